@@ -1,0 +1,53 @@
+"""Command-line options and per-worker setup for the verification suite.
+
+Threads are capped before NumPy or torch are imported, so that pytest-xdist workers do not
+oversubscribe the cores (and so that reduction order, which depends on thread count, is fixed)."""
+
+from __future__ import annotations
+
+import os
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+for _var in _THREAD_VARS:
+    os.environ.setdefault(_var, os.environ.get("VERIFY_THREADS", "1"))
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("verification")
+    group.addoption(
+        "--impl",
+        default="reference",
+        help="implementation under test: a module name or a path to a .py file (default: reference)",
+    )
+    group.addoption(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("VERIFY_THREADS", "1")),
+        help="threads per worker for torch and BLAS (default 1, or $VERIFY_THREADS)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import torch
+    from harness import impl
+    from threadpoolctl import threadpool_limits
+
+    threads = config.getoption("--threads")
+    torch.set_num_threads(threads)
+    config._verify_threadpool = threadpool_limits(threads)  # keeps the limit for the session
+    impl.use(config.getoption("--impl"))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    import torch
+    from harness import impl
+
+    current = impl.current()
+    return [
+        f"implementation under test: {current.describe()}",
+        f"oracle: torch {torch.__version__}, numpy {np.__version__}, "
+        f"{config.getoption('--threads')} thread(s) per worker",
+    ]

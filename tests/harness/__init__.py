@@ -1,0 +1,1 @@
+"""The verification harness: registry, samplers, oracles, comparison and checks."""

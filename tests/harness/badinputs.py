@@ -1,0 +1,52 @@
+"""Invalid calls every op must reject with a clear error, plus each entry's own ``bad_inputs``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.cases import Case
+from harness.registry import BadInput, OpSpec
+
+
+def _valid(spec: OpSpec, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Valid float64 inputs of the op's first multi-element shape and first variant."""
+    shape = next((s for s in spec.shapes if np.prod(s) > 1), spec.shapes[0])
+    var = spec.variants[0]
+    return Case(spec.name, var.label, "float64", shape, "normal").sample(rng)
+
+
+def _replacing_first(spec: OpSpec, convert) -> BadInput:
+    first = spec.inputs[0]
+
+    def build(rng):
+        inputs = _valid(spec, rng)
+        inputs[first] = convert(inputs[first])
+        return tuple(inputs[n] for n in spec.inputs), dict(spec.variants[0].options)
+
+    return build
+
+
+def _valid_call(spec: OpSpec):
+    def build(rng):
+        inputs = _valid(spec, rng)
+        return tuple(inputs[n] for n in spec.inputs), dict(spec.variants[0].options)
+
+    return build
+
+
+def generic(spec: OpSpec) -> tuple[BadInput, ...]:
+    x = spec.inputs[0]
+    bad = [
+        BadInput(f"{x}_int64", _replacing_first(spec, lambda a: np.ones(a.shape, np.int64)), TypeError, "floating"),
+        BadInput(f"{x}_object", _replacing_first(spec, lambda a: a.astype(object)), TypeError, "floating"),
+    ]
+    if spec.grads:
+        bad += [
+            BadInput("dout_shape", _valid_call(spec), ValueError, "dout", dout=lambda out: np.zeros(out.shape + (2,))),
+            BadInput("dout_dtype", _valid_call(spec), TypeError, "dout", dout=lambda out: out.astype(np.float32)),
+        ]
+    return tuple(bad)
+
+
+def bad_inputs(spec: OpSpec) -> tuple[BadInput, ...]:
+    return generic(spec) + spec.bad_inputs

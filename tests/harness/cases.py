@@ -1,0 +1,130 @@
+"""Cases: one small, picklable descriptor per test; data is generated inside the test from a seed
+derived from its id, so collection is cheap and identical in every xdist worker."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.dtypes import DTYPES, DType
+from harness.registry import OpSpec, Variant, ops
+from harness.values import LAYOUTS, layout_applies
+
+LAYOUT_FAMILY = "normal"  # the family that every non-C layout is crossed with
+
+
+def shape_id(shape: tuple[int, ...]) -> str:
+    return "(" + ",".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+@dataclass(frozen=True)
+class Case:
+    op: str
+    variant: str
+    dtype: str
+    shape: tuple[int, ...]
+    family: str
+    layout: str = "C"
+
+    @property
+    def id(self) -> str:
+        parts = [self.op, self.variant, self.dtype, shape_id(self.shape), self.family]
+        if self.layout != "C":
+            parts.append(self.layout)
+        return "-".join(p for p in parts if p)
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def spec(self) -> OpSpec:
+        return ops()[self.op]
+
+    @property
+    def dt(self) -> DType:
+        return DTYPES[self.dtype]
+
+    @property
+    def var(self) -> Variant:
+        return next(v for v in self.spec.variants if v.label == self.variant)
+
+    def sample(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """The case's inputs, floating ones laid out as the case says."""
+        spec, var = self.spec, self.var
+        raw = spec.sample(rng, self.dt, self.shape, self.family, var, spec.hints(var))
+        lay = LAYOUTS[self.layout].apply
+        return {n: lay(a) if a.dtype == self.dt.np else a for n, a in raw.items()}
+
+
+def seed_for(test_name: str, case_id: str) -> int:
+    """A stable seed from the test's id (not Python's salted ``hash``)."""
+    return zlib.crc32(f"{test_name}[{case_id}]".encode())
+
+
+def _grid(spec: OpSpec, dtypes=None, families=None, max_size=None):
+    for var in spec.variants:
+        for dt in dtypes or spec.dtypes:
+            for shape in spec.shapes:
+                if max_size is not None and not 0 < int(np.prod(shape)) <= max_size:
+                    continue
+                for fam in families or spec.families:
+                    yield var, dt, shape, fam
+
+
+def value_cases(with_layouts: bool = True) -> list[Case]:
+    """Every variant × dtype × shape × value family in C order, plus every other layout that
+    differs for the shape, crossed with the normal family."""
+    out = []
+    for spec in ops().values():
+        for var, dt, shape, fam in _grid(spec):
+            out.append(Case(spec.name, var.label, dt, shape, fam))
+            if with_layouts and fam == LAYOUT_FAMILY:
+                out += [
+                    Case(spec.name, var.label, dt, shape, fam, lay)
+                    for lay in LAYOUTS
+                    if lay != "C" and layout_applies(lay, shape)
+                ]
+    return out
+
+
+def backward_cases() -> list[Case]:
+    return [c for c in value_cases() if c.spec.grads]
+
+
+def zero_dout_cases() -> list[Case]:
+    return [
+        Case(s.name, v.label, dt, shape, f)
+        for s in ops().values()
+        if s.grads
+        for v, dt, shape, f in _grid(s, families=("normal",))
+    ]
+
+
+def gradcheck_cases() -> list[Case]:
+    return [
+        Case(s.name, v.label, dt, shape, f)
+        for s in ops().values()
+        if s.grads
+        for v, dt, shape, f in _grid(s, dtypes=("float64",), families=("smooth",), max_size=s.fd_max_size)
+    ]
+
+
+def layout_cases() -> list[Case]:
+    return [c for c in value_cases() if c.layout != "C"]
+
+
+def repeat_cases() -> list[Case]:
+    return [
+        Case(s.name, v.label, dt, shape, f)
+        for s in ops().values()
+        for v, dt, shape, f in _grid(s, families=("normal",))
+    ]
+
+
+def bad_input_cases() -> list[tuple[str, str]]:
+    """(op, label) for every generic and declared bad input."""
+    from harness.badinputs import bad_inputs
+
+    return [(s.name, b.label) for s in ops().values() for b in bad_inputs(s)]

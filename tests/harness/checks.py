@@ -1,0 +1,180 @@
+"""The generic checks. Each takes a test context and one case; test modules are one-liners."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from harness.badinputs import bad_inputs
+from harness.context import Ctx, snapshot
+from harness.dtypes import Tol
+from harness.oracle import (
+    as_float64,
+    central_differences,
+    magnitudes,
+    torch_forward,
+    torch_grads,
+    torch_grads_from_out,
+)
+from harness.registry import OpSpec
+from harness.values import LAYOUTS, normal
+
+FD_TOL = Tol(1e-3, 1e-5, "torch.autograd.gradcheck's tolerance for central differences with eps=1e-6")
+BITWISE = Tol(0.0, 0.0, "bitwise: the result must not depend on memory layout or on repetition")
+
+
+def _forward(ctx: Ctx, inputs: dict[str, np.ndarray]):
+    spec, var = ctx.case.spec, ctx.case.var
+    fwd = ctx.impl.get(spec.forward_name)
+    before = snapshot(inputs)
+    out, cache = fwd(*(inputs[n] for n in spec.inputs), **var.options)
+    ctx.unchanged(inputs, before, "forward")
+    return out, cache
+
+
+def _backward(ctx: Ctx, cache, dout: np.ndarray) -> dict[str, np.ndarray]:
+    spec = ctx.case.spec
+    bwd = ctx.impl.get(spec.backward_name)
+    before = snapshot({"dout": dout})
+    grads = bwd(cache, dout)
+    ctx.unchanged({"dout": dout}, before, "backward")
+    missing = [f"d{n}" for n in spec.grads if f"d{n}" not in (grads or {})]
+    if missing:
+        ctx.fail("gradients", f"backward returned {sorted(grads or {})}, missing {missing}")
+    return grads
+
+
+def _dout(ctx: Ctx, out_shape: tuple[int, ...], zero: bool = False) -> np.ndarray:
+    """A random upstream gradient (never all ones), laid out like the case's inputs."""
+    dt = ctx.case.dt
+    d = np.zeros(out_shape, dt.np) if zero else normal(ctx.rng, out_shape, dt, None)
+    return LAYOUTS[ctx.case.layout].apply(d)
+
+
+def forward(ctx: Ctx) -> None:
+    case, spec = ctx.case, ctx.case.spec
+    inputs = case.sample(ctx.rng)
+    out, _ = _forward(ctx, inputs)
+    expected = torch_forward(spec, case.var, inputs)
+    ctx.compare(
+        "out", out, expected, case.dt, spec.tol(case.dt), inputs,
+        reference64=lambda: torch_forward(spec, case.var, as_float64(inputs, case.dt.np)),
+        signed_zeros=not spec.reduces,
+        scale=magnitudes(spec, case.var, inputs, None) if spec.magnitude else None,
+    )
+
+
+def _expected_grads(ctx: Ctx, inputs, out, dout):
+    """torch's gradients, and a float64 recomputation of them for the low-precision arbiter."""
+    case, spec = ctx.case, ctx.case.spec
+    if spec.torch_backward_from_out and case.dt.low_precision and isinstance(out, np.ndarray):
+        return (
+            torch_grads_from_out(spec, case.var, out, dout),
+            lambda: torch_grads_from_out(spec, case.var, out.astype(np.float64), dout.astype(np.float64)),
+        )
+    return (
+        torch_grads(spec, case.var, inputs, dout),
+        lambda: torch_grads(spec, case.var, as_float64(inputs, case.dt.np), dout.astype(np.float64)),
+    )
+
+
+def backward(ctx: Ctx, zero: bool = False) -> None:
+    """Every gradient against torch autograd for a random ``dout``; with ``zero``, ``dout = 0`` must
+    give gradients that are exactly zero wherever torch's are not NaN."""
+    case, spec = ctx.case, ctx.case.spec
+    inputs = case.sample(ctx.rng)
+    expected_out = torch_forward(spec, case.var, inputs)
+    dout = _dout(ctx, expected_out.shape, zero)
+    out, cache = _forward(ctx, inputs)
+    grads = _backward(ctx, cache, dout)
+    expected, expected64 = _expected_grads(ctx, inputs, out, dout)
+    scales = magnitudes(spec, case.var, inputs, dout) if spec.magnitude else {}
+    for n in spec.grads:
+        ctx.compare(
+            f"d{n}", grads[f"d{n}"], expected[n], case.dt, spec.tol(case.dt), {**inputs, "dout": dout},
+            reference64=lambda n=n: expected64()[n],
+            signed_zeros=not spec.reduces,
+            scale=scales.get(n),
+        )
+        if zero and np.any((grads[f"d{n}"] != 0) & ~np.isnan(expected[n])):
+            ctx.fail(f"d{n}", "dout = 0 must give exactly zero gradients")
+
+
+def gradcheck(ctx: Ctx) -> None:
+    """Analytic gradients against float64 central differences of ``<forward(inputs), dout>``."""
+    case, spec = ctx.case, ctx.case.spec
+    inputs = case.sample(ctx.rng)
+    out, cache = _forward(ctx, inputs)
+    dout = _dout(ctx, np.shape(out))
+    grads = _backward(ctx, cache, dout)
+    fwd = ctx.impl.get(spec.forward_name)
+
+    def loss(xs: dict[str, np.ndarray]) -> float:
+        return float(np.sum(fwd(*(xs[n] for n in spec.inputs), **case.var.options)[0] * dout))
+
+    numeric = central_differences(loss, inputs, spec.grads)
+    for n in spec.grads:
+        ctx.compare(
+            f"d{n}", grads[f"d{n}"], numeric[n], case.dt, FD_TOL, inputs, signed_zeros=False,
+            oracle="float64 central differences",
+        )
+
+
+def _run(ctx: Ctx, inputs: dict[str, np.ndarray], dout: np.ndarray | None):
+    """Forward, then backward with ``dout`` (drawn and remembered on first use)."""
+    out, cache = _forward(ctx, inputs)
+    if dout is None:
+        dout = normal(ctx.rng, np.shape(out), ctx.case.dt, None)
+    grads = _backward(ctx, cache, dout) if ctx.case.spec.grads else {}
+    return {"out": out, **grads}, cache, dout
+
+
+def _same(ctx: Ctx, got: dict, want: dict, inputs: dict[str, np.ndarray], tol: Tol, oracle: str) -> None:
+    for k in want:
+        ctx.compare(k, got[k], want[k], ctx.case.dt, tol, inputs, oracle=oracle, signed_zeros=not ctx.case.spec.reduces)
+
+
+def layout(ctx: Ctx) -> None:
+    """The same values in a different memory layout give the same results (bitwise unless the
+    entry declares that it reduces, then within the dtype's tolerance)."""
+    case, spec = ctx.case, ctx.case.spec
+    inputs = case.sample(ctx.rng)
+    contiguous = {n: LAYOUTS["C"].apply(a) for n, a in inputs.items()}
+    want, _, dout = _run(ctx, contiguous, None)
+    got, _, _ = _run(ctx, inputs, LAYOUTS[case.layout].apply(dout))
+    tol = spec.tol(case.dt) if spec.reduces else BITWISE
+    _same(ctx, got, want, inputs, tol, "the same values in C order")
+
+
+def repeat(ctx: Ctx) -> None:
+    """Forward twice and backward twice on one cache give bitwise identical results."""
+    inputs = ctx.case.sample(ctx.rng)
+    first, cache, dout = _run(ctx, inputs, None)
+    again = {"out": _forward(ctx, inputs)[0]}
+    if ctx.case.spec.grads:
+        again.update(_backward(ctx, cache, dout))
+    _same(ctx, again, first, inputs, BITWISE, "the first call")
+
+
+def bad_input(ctx: Ctx, spec: OpSpec, label: str) -> None:
+    """The call must raise the declared error type, with a message naming the op first."""
+    bad = next(b for b in bad_inputs(spec) if b.label == label)
+    args, kwargs = bad.build(ctx.rng)
+    fwd = ctx.impl.get(spec.forward_name)
+    if bad.dout is None:
+        what, call = "forward", (lambda: fwd(*args, **kwargs))
+    else:
+        out, cache = fwd(*args, **kwargs)
+        bwd = ctx.impl.get(spec.backward_name)
+        what, call = "backward", (lambda: bwd(cache, bad.dout(out)))
+    try:
+        call()
+    except Exception as err:
+        if not isinstance(err, bad.error):
+            ctx.fail(label, f"{what} raised {type(err).__name__}: {err}; expected {bad.error.__name__}")
+        msg = str(err)
+        if not msg.startswith(f"{spec.name}:") or not re.search(bad.match, msg):
+            ctx.fail(label, f"error message {msg!r} must start with '{spec.name}:' and match {bad.match!r}")
+    else:
+        ctx.fail(label, f"{what} accepted the invalid input; expected {bad.error.__name__}")

@@ -1,0 +1,217 @@
+"""Registry entries for the seed's layers: ReLU, sigmoid, Affine, softmax and its losses, and the
+computational-graph nodes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from harness.registry import BadInput, OpSpec, Variant, register, same_shape_inputs
+from harness.values import FAMILIES, cast
+
+ELEMENTWISE_SHAPES = ((), (7,), (1, 5), (0, 3), (4, 3), (3, 5, 7), (64, 33))
+ELEMENTWISE = ("normal", "wide", "subnormal", "overflow", "nonfinite")
+LOGITS = ("normal", "wide", "gap50", "gap1e3", "gap1e4", "equal", "neginf", "nonfinite")
+ZEROS = (0.0, -0.0)
+
+
+def _unary(name: str, torch_fn, kinks=(), positive=False, doc="") -> OpSpec:
+    return register(
+        OpSpec(
+            name=name,
+            inputs=("x",),
+            grads=("x",),
+            torch_fn=torch_fn,
+            sample=same_shape_inputs("x"),
+            shapes=ELEMENTWISE_SHAPES,
+            families=ELEMENTWISE + (("kink",) if kinks else ()),
+            kinks=kinks,
+            positive=positive,
+            doc=doc,
+        )
+    )
+
+
+_unary("relu", lambda x: torch.relu(x), kinks=ZEROS, doc="relu'(0) = relu'(-0.0) = 0; NaN passes through")
+_unary("sigmoid", torch.sigmoid, doc="stable at both ends; gradient y (1 - y)")
+_unary("exp", torch.exp)
+_unary("log", torch.log, kinks=ZEROS, positive=True, doc="log(±0) = -inf, log(x < 0) = nan")
+_unary("reciprocal", torch.reciprocal, kinks=ZEROS, doc="1/±0 = ±inf")
+
+
+# -- broadcasting binary nodes -------------------------------------------------------------------
+
+def _other_shape(shape: tuple[int, ...], how: str) -> tuple[int, ...]:
+    return {
+        "same": shape,
+        "row": shape[-1:],
+        "scalar": (),
+        "keepdim": shape[:1] + (1,) * (len(shape) - 1),
+        "lead": (2,) + shape,
+    }[how]
+
+
+BROADCASTS = tuple(Variant(f"y={how}", sampling={"y": how}) for how in ("same", "row", "scalar", "keepdim", "lead"))
+
+
+def _binary_sample(rng, dtype, shape, fam, variant, hints):
+    draw = FAMILIES[fam]
+    return {"x": draw(rng, shape, dtype, hints), "y": draw(rng, _other_shape(shape, variant.sampling["y"]), dtype, hints)}
+
+
+def _binary_bad(name: str) -> tuple[BadInput, ...]:
+    return (
+        BadInput("shapes", lambda rng: ((np.ones((3, 4)), np.ones((5,))), {}), ValueError, r"\(3, 4\).*\(5,\)"),
+        BadInput("dtype_mix", lambda rng: ((np.ones(3), np.ones(3, np.float32)), {}), TypeError, "float64.*float32"),
+    )
+
+
+for _name, _fn in (("mul", torch.mul), ("add", torch.add)):
+    register(
+        OpSpec(
+            name=_name,
+            inputs=("x", "y"),
+            grads=("x", "y"),
+            torch_fn=_fn,
+            sample=_binary_sample,
+            shapes=ELEMENTWISE_SHAPES,
+            families=ELEMENTWISE,
+            variants=BROADCASTS,
+            bad_inputs=_binary_bad(_name),
+            reduces=True,  # the backward sums over broadcast axes
+            magnitude=True,
+            doc="broadcasts; backward sums the gradient over broadcast axes",
+        )
+    )
+
+
+# -- affine ----------------------------------------------------------------------------------------
+
+AFFINE_OUT = 6
+
+
+def _affine_sample(rng, dtype, shape, fam, variant, hints):
+    d = int(np.prod(shape[1:]))
+    return {
+        "x": FAMILIES[fam](rng, shape, dtype, hints),
+        "W": cast(rng.standard_normal((d, AFFINE_OUT)) / np.sqrt(max(d, 1)), dtype),
+        "b": cast(rng.standard_normal(AFFINE_OUT), dtype),
+    }
+
+
+def _affine_call(x_shape, w_shape, b_shape=(AFFINE_OUT,), w_dtype=np.float64):
+    return lambda rng: ((np.ones(x_shape), np.ones(w_shape, w_dtype), np.ones(b_shape, w_dtype)), {})
+
+
+register(
+    OpSpec(
+        name="affine",
+        inputs=("x", "W", "b"),
+        grads=("x", "W", "b"),
+        torch_fn=lambda x, W, b: F.linear(x.flatten(1), W.T, b),  # seed layout W: (in, out)
+        sample=_affine_sample,
+        shapes=((1, 5), (0, 4), (4, 3), (7, 1), (3, 2, 5), (64, 33)),
+        families=("normal", "wide", "subnormal", "nonfinite"),
+        reduces=True,
+        magnitude=True,
+        bad_inputs=(
+            BadInput("W_rows", _affine_call((4, 3), (5, AFFINE_OUT)), ValueError, r"W \(5, 6\)"),
+            BadInput("b_size", _affine_call((4, 3), (3, AFFINE_OUT), (5,)), ValueError, r"b \(5,\)"),
+            BadInput("x_1d", _affine_call((3,), (3, AFFINE_OUT)), ValueError, r"x \(3,\)"),
+            BadInput("dtype_mix", _affine_call((4, 3), (3, AFFINE_OUT), w_dtype=np.float32), TypeError, "float32"),
+        ),
+        doc="x @ W + b with W (in, out); N-D x flattened to (N, -1)",
+    )
+)
+
+
+# -- softmax and the losses ------------------------------------------------------------------------
+
+AXES = (Variant("axis=-1", {"axis": -1}), Variant("axis=0", {"axis": 0}))
+SOFTMAX_SHAPES = ((7,), (1, 5), (0, 5), (4, 3), (3, 5, 7), (64, 33))
+_axis_bad = (BadInput("axis", lambda rng: ((np.ones((4, 3)),), {"axis": 2}), ValueError, "axis 2"),)
+
+_BACKWARD_DATA = {"softmax": torch._softmax_backward_data, "log_softmax": torch._log_softmax_backward_data}
+
+for _name, _fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax)):
+    register(
+        OpSpec(
+            name=_name,
+            inputs=("x",),
+            grads=("x",),
+            torch_fn=lambda x, axis, _fn=_fn: _fn(x, dim=axis),
+            sample=same_shape_inputs("x"),
+            shapes=SOFTMAX_SHAPES,
+            families=LOGITS,
+            variants=AXES,
+            bad_inputs=_axis_bad,
+            reduces=True,
+            torch_backward_from_out=lambda out, dout, axis, _b=_BACKWARD_DATA[_name]: {
+                "x": _b(dout, out, axis, out.dtype)
+            },
+            doc="max-subtracted, along any axis",
+        )
+    )
+
+
+def _targets(rng, dtype, shape, fam, variant, hints):
+    n, c = shape
+    x = FAMILIES[fam](rng, shape, dtype, hints)
+    kind = variant.sampling["target"]
+    if kind == "index":
+        return {"x": x, "t": rng.integers(c, size=n)}
+    if kind == "onehot":
+        return {"x": x, "t": cast(np.eye(c)[rng.integers(c, size=n)], dtype)}
+    if kind == "soft":  # multiples of 1/256 summing to exactly 1 in every dtype, as y - t requires
+        counts = rng.multinomial(256, np.full(c, 1 / c), size=n)
+        return {"x": x, "t": cast(counts / 256, dtype)}
+    z = np.exp(2 * rng.standard_normal(shape))  # rows sum to 1 only up to rounding, as torch allows
+    return {"x": x, "t": cast(z / z.sum(axis=1, keepdims=True), dtype)}
+
+
+def _ce_call(t, x_shape=(4, 3)):
+    return lambda rng: ((np.zeros(x_shape), np.asarray(t)), {})
+
+
+_LOSS_SHAPES = ((1, 5), (0, 5), (4, 3), (7, 1), (16, 10), (64, 33))
+_label_bad = (
+    BadInput("label_high", _ce_call([0, 1, 3, 2]), ValueError, "labels must be in \\[0, 3\\).* 3 at position 2"),
+    BadInput("label_negative", _ce_call([0, -1, 1, 2]), ValueError, "-1 at position 1"),
+    BadInput("target_shape", _ce_call([0, 1, 2]), ValueError, r"\(4,\)"),
+)
+
+register(
+    OpSpec(
+        name="cross_entropy",
+        inputs=("x", "t"),
+        grads=("x",),
+        torch_fn=lambda x, t: F.cross_entropy(x, t),
+        sample=_targets,
+        shapes=_LOSS_SHAPES,
+        families=LOGITS,
+        variants=tuple(Variant(f"t={k}", sampling={"target": k}) for k in ("index", "prob")),
+        class_axis=1,
+        reduces=True,
+        bad_inputs=_label_bad,
+        doc="F.cross_entropy, mean reduction, via log-softmax",
+    )
+)
+
+register(
+    OpSpec(
+        name="softmax_with_loss",
+        inputs=("x", "t"),
+        grads=("x",),
+        torch_fn=lambda x, t: F.cross_entropy(x, t),
+        sample=_targets,
+        shapes=_LOSS_SHAPES,
+        families=LOGITS,
+        variants=tuple(Variant(f"t={k}", sampling={"target": k}) for k in ("index", "onehot", "soft")),
+        class_axis=1,
+        reduces=True,
+        bad_inputs=_label_bad
+        + (BadInput("rows_sum", _ce_call(np.full((4, 3), 0.5)), ValueError, "row 0 sums to 1.5"),),
+        doc="the seed's combined layer; backward dout * (y - t) / N",
+    )
+)

@@ -1,0 +1,83 @@
+"""The two oracles: torch autograd on the same values, and float64 central differences."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from harness.dtypes import to_numpy, to_torch
+from harness.registry import OpSpec, Variant
+
+
+def _tensors(spec: OpSpec, inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {n: to_torch(inputs[n], requires_grad=n in spec.grads) for n in spec.inputs}
+
+
+def _call(spec: OpSpec, variant: Variant, t: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The torch reference, inputs positionally in the forward's order, options by keyword."""
+    return spec.torch_fn(*(t[n] for n in spec.inputs), **variant.options)
+
+
+def torch_forward(spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    with torch.no_grad():
+        return to_numpy(_call(spec, variant, _tensors(spec, inputs)))
+
+
+def torch_grads(
+    spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray], dout: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Gradients of ``<out, dout>`` for every differentiable input, by input name."""
+    t = _tensors(spec, inputs)
+    out = _call(spec, variant, t)
+    wrt = [t[n] for n in spec.grads]
+    grads = torch.autograd.grad(out, wrt, grad_outputs=to_torch(dout), allow_unused=True)
+    return {
+        n: to_numpy(g) if g is not None else np.zeros_like(inputs[n])
+        for n, g in zip(spec.grads, grads, strict=True)
+    }
+
+
+def as_float64(arrays: dict[str, np.ndarray], dtype: np.dtype) -> dict[str, np.ndarray]:
+    """The same values in float64 (exact), for the float64 arbiter; non-float inputs untouched."""
+    return {n: a.astype(np.float64) if a.dtype == dtype else a for n, a in arrays.items()}
+
+
+def central_differences(
+    loss: Callable[[dict[str, np.ndarray]], float],
+    inputs: dict[str, np.ndarray],
+    names: tuple[str, ...],
+    eps: float = 1e-6,
+) -> dict[str, np.ndarray]:
+    """d loss / d input by central differences, one element at a time, in float64."""
+    work = {n: np.array(a, copy=True) for n, a in inputs.items()}
+    grads = {}
+    for name in names:
+        x, g = work[name], np.zeros(work[name].shape)
+        for idx in np.ndindex(x.shape):
+            orig = x[idx]
+            x[idx] = orig + eps
+            plus = loss(work)
+            x[idx] = orig - eps
+            minus = loss(work)
+            x[idx] = orig
+            g[idx] = (plus - minus) / (2 * eps)
+        grads[name] = g
+    return grads
+
+
+def torch_grads_from_out(
+    spec: OpSpec, variant: Variant, out: np.ndarray, dout: np.ndarray
+) -> dict[str, np.ndarray]:
+    """torch's backward kernel on a given forward output (the entry's ``torch_backward_from_out``)."""
+    grads = spec.torch_backward_from_out(to_torch(out), to_torch(dout), **variant.options)
+    return {n: to_numpy(g) for n, g in grads.items()}
+
+
+def magnitudes(spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray], dout: np.ndarray | None):
+    """For a multilinear op, sum |terms| of the output (``dout`` None) or of each gradient, in float64."""
+    absolute = {n: np.abs(a.astype(np.float64)) if a.dtype.kind in "fV" else a for n, a in inputs.items()}
+    if dout is None:
+        return torch_forward(spec, variant, absolute)
+    return torch_grads(spec, variant, absolute, np.abs(dout.astype(np.float64)))

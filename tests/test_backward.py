@@ -1,0 +1,15 @@
+"""Every gradient of every op against torch autograd, with a random and with a zero ``dout``."""
+
+import pytest
+from harness import checks
+from harness.cases import backward_cases, zero_dout_cases
+
+
+@pytest.mark.parametrize("case", backward_cases(), ids=str)
+def test_backward(case, ctx):
+    checks.backward(ctx)
+
+
+@pytest.mark.parametrize("case", zero_dout_cases(), ids=str)
+def test_zero_dout(case, ctx):
+    checks.backward(ctx, zero=True)
