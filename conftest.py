@@ -28,6 +28,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=int(os.environ.get("VERIFY_THREADS", "1")),
         help="threads per worker for torch and BLAS (default 1, or $VERIFY_THREADS)",
     )
+    group.addoption(
+        "--verify-report",
+        metavar="DIR",
+        default=None,
+        help="write the op x check x dtype matrix to DIR/verification.md and DIR/verification.json",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,6 +45,13 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(threads)
     config._verify_threadpool = threadpool_limits(threads)  # keeps the limit for the session
     impl.use(config.getoption("--impl"))
+    out_dir = config.getoption("--verify-report")
+    if out_dir:
+        from pathlib import Path
+
+        from harness.report import VerifyReport
+
+        config.pluginmanager.register(VerifyReport(config, Path(out_dir)), "verify-report")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

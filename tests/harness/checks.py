@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -24,11 +26,23 @@ FD_TOL = Tol(1e-3, 1e-5, "torch.autograd.gradcheck's tolerance for central diffe
 BITWISE = Tol(0.0, 0.0, "bitwise: the result must not depend on memory layout or on repetition")
 
 
+def _quiet(ctx: Ctx, what: str, call):
+    """Run ``call``; a floating-point RuntimeWarning (overflow, invalid value, divide by zero) is an
+    unstable formula or an unguarded special case, and fails the check with the case's story."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        result = call()
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning):
+            ctx.fail(what, f"emitted RuntimeWarning: {w.message} ({Path(w.filename).name}:{w.lineno})")
+    return result
+
+
 def _forward(ctx: Ctx, inputs: dict[str, np.ndarray]):
     spec, var = ctx.case.spec, ctx.case.var
     fwd = ctx.impl.get(spec.forward_name)
     before = snapshot(inputs)
-    out, cache = fwd(*(inputs[n] for n in spec.inputs), **var.options)
+    out, cache = _quiet(ctx, "forward", lambda: fwd(*(inputs[n] for n in spec.inputs), **var.options))
     ctx.unchanged(inputs, before, "forward")
     return out, cache
 
@@ -37,7 +51,7 @@ def _backward(ctx: Ctx, cache, dout: np.ndarray) -> dict[str, np.ndarray]:
     spec = ctx.case.spec
     bwd = ctx.impl.get(spec.backward_name)
     before = snapshot({"dout": dout})
-    grads = bwd(cache, dout)
+    grads = _quiet(ctx, "backward", lambda: bwd(cache, dout))
     ctx.unchanged({"dout": dout}, before, "backward")
     missing = [f"d{n}" for n in spec.grads if f"d{n}" not in (grads or {})]
     if missing:

@@ -56,8 +56,8 @@ BROADCASTS = tuple(Variant(f"y={how}", sampling={"y": how}) for how in ("same", 
 
 
 def _binary_sample(rng, dtype, shape, fam, variant, hints):
-    draw = FAMILIES[fam]
-    return {"x": draw(rng, shape, dtype, hints), "y": draw(rng, _other_shape(shape, variant.sampling["y"]), dtype, hints)}
+    draw, y_shape = FAMILIES[fam], _other_shape(shape, variant.sampling["y"])
+    return {"x": draw(rng, shape, dtype, hints), "y": draw(rng, y_shape, dtype, hints)}
 
 
 def _binary_bad(name: str) -> tuple[BadInput, ...]:

@@ -1,0 +1,113 @@
+"""The verification matrix: op × check × dtype with pass/fail counts and the largest observed error,
+written as Markdown for people and JSON for machines. A pytest plugin, registered by the root
+conftest when ``--verify-report DIR`` is given; it works under pytest-xdist (it reads the reports
+the workers send to the controller)."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.dtypes import ALL_DTYPES
+
+ERRORS = ("max_abs", "max_rel", "max_ulp")
+
+
+class VerifyReport:
+    def __init__(self, config: pytest.Config, out_dir: Path) -> None:
+        self.config, self.out_dir = config, out_dir
+        self.cells: dict[tuple[str, str, str], dict] = defaultdict(
+            lambda: {"passed": 0, "failed": 0, "skipped": 0, **dict.fromkeys(ERRORS, 0.0)}
+        )
+        self.failures: list[dict] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict((k, v) for k, v in report.user_properties if k == "verify")
+        info = props.get("verify") or {"op": "(harness)", "check": report.nodeid.split("::")[-1].split("[")[0],
+                                       "dtype": "-", "case": report.nodeid}
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            cell = self.cells[(info["op"], info["check"], info["dtype"])]
+            cell[report.outcome] += 1
+            for key, m in report.user_properties:
+                if key == "metric":
+                    for e in ERRORS:
+                        if math.isfinite(m[e]):
+                            cell[e] = max(cell[e], m[e])
+            if report.failed:
+                first = str(report.longrepr).strip().splitlines()
+                headline = next((ln[1:].strip() for ln in first if ln.startswith("E ")), first[-1] if first else "")
+                self.failures.append({"nodeid": report.nodeid, **info, "message": headline})
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if hasattr(self.config, "workerinput"):
+            return  # only the controller writes
+        import torch
+
+        from harness import impl
+
+        meta = {
+            "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "implementation": impl.current().describe(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "threads_per_worker": self.config.getoption("--threads"),
+            "workers": getattr(self.config.option, "numprocesses", None) or 0,
+            "command": " ".join(sys.argv),
+            "exit_status": int(exitstatus),
+        }
+        cells = [{"op": op, "check": check, "dtype": dt, **c} for (op, check, dt), c in sorted(self.cells.items())]
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "verification.json").write_text(
+            json.dumps({"meta": meta, "cells": cells, "failures": self.failures}, indent=1)
+        )
+        (self.out_dir / "verification.md").write_text(markdown(meta, cells, self.failures))
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not hasattr(self.config, "workerinput"):
+            terminalreporter.write_sep("=", f"verification matrix written to {self.out_dir}/verification.md")
+
+
+def _cell(c: dict | None) -> str:
+    if c is None:
+        return ""
+    total = c["passed"] + c["failed"]
+    mark = "✗ " if c["failed"] else ""
+    err = f" · {c['max_ulp']:.3g} ulp" if c["max_ulp"] else ""
+    skipped = f" ({c['skipped']} skipped)" if c["skipped"] else ""
+    return f"{mark}{c['passed']}/{total}{err}{skipped}"
+
+
+def markdown(meta: dict, cells: list[dict], failures: list[dict]) -> str:
+    dtypes = [d for d in (*ALL_DTYPES, "-") if any(c["dtype"] == d for c in cells)]
+    index = {(c["op"], c["check"], c["dtype"]): c for c in cells}
+    rows = sorted({(c["op"], c["check"]) for c in cells})
+    passed = sum(c["passed"] for c in cells)
+    failed = sum(c["failed"] for c in cells)
+    lines = [
+        "# Verification matrix",
+        "",
+        f"Implementation `{meta['implementation']}` against torch {meta['torch']} (numpy {meta['numpy']}, "
+        f"Python {meta['python']}, {meta['threads_per_worker']} thread(s) per worker), {meta['generated']}.",
+        "",
+        f"**{passed} passed, {failed} failed.** Each cell: passed/run and the largest error observed "
+        "against the oracle in ULPs of the dtype (gradcheck cells: against float64 central differences).",
+        "",
+        "| op | check | " + " | ".join(dtypes) + " |",
+        "|---|---|" + "---|" * len(dtypes),
+    ]
+    lines += [f"| {op} | {check} | " + " | ".join(_cell(index.get((op, check, d))) for d in dtypes) + " |"
+              for op, check in rows]
+    if failures:
+        lines += ["", "## Failures", ""]
+        lines += [f"- `{f['nodeid']}`: {f['message']}" for f in failures[:200]]
+    return "\n".join(lines) + "\n"
