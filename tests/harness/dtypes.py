@@ -82,7 +82,6 @@ def ulp(x: np.ndarray, dtype: DType) -> np.ndarray:
     (subnormal spacing below the smallest normal)."""
     fi = dtype.finfo
     mag = np.abs(np.asarray(x, dtype=np.float64))
-    with np.errstate(divide="ignore"):
-        exponent = np.floor(np.log2(np.where(mag > 0, mag, 1.0)))
-    exponent = np.maximum(exponent, fi.minexp)
+    exponent = np.floor(np.log2(np.where(mag > 0, mag, 1.0)))
+    exponent = np.maximum(np.where(mag > 0, exponent, fi.minexp), fi.minexp)
     return np.ldexp(1.0, (exponent - fi.nmant).astype(np.int64))
