@@ -181,37 +181,31 @@ _label_bad = (
     BadInput("target_shape", _ce_call([0, 1, 2]), ValueError, r"\(4,\)"),
 )
 
-register(
-    OpSpec(
-        name="cross_entropy",
-        inputs=("x", "t"),
-        grads=("x",),
-        torch_fn=lambda x, t: F.cross_entropy(x, t),
-        sample=_targets,
-        shapes=_LOSS_SHAPES,
-        families=LOGITS,
-        variants=tuple(Variant(f"t={k}", sampling={"target": k}) for k in ("index", "prob")),
-        class_axis=1,
-        reduces=True,
-        bad_inputs=_label_bad,
-        doc="F.cross_entropy, mean reduction, via log-softmax",
-    )
-)
 
-register(
-    OpSpec(
-        name="softmax_with_loss",
-        inputs=("x", "t"),
-        grads=("x",),
-        torch_fn=lambda x, t: F.cross_entropy(x, t),
-        sample=_targets,
-        shapes=_LOSS_SHAPES,
-        families=LOGITS,
-        variants=tuple(Variant(f"t={k}", sampling={"target": k}) for k in ("index", "onehot", "soft")),
-        class_axis=1,
-        reduces=True,
-        bad_inputs=_label_bad
-        + (BadInput("rows_sum", _ce_call(np.full((4, 3), 0.5)), ValueError, "row 0 sums to 1.5"),),
-        doc="the seed's combined layer; backward dout * (y - t) / N",
+
+def _loss(name: str, targets: tuple[str, ...], bad: tuple[BadInput, ...], doc: str) -> OpSpec:
+    return register(
+        OpSpec(
+            name=name,
+            inputs=("x", "t"),
+            grads=("x",),
+            torch_fn=lambda x, t: F.cross_entropy(x, t),
+            sample=_targets,
+            shapes=_LOSS_SHAPES,
+            families=LOGITS,
+            variants=tuple(Variant(f"t={k}", sampling={"target": k}) for k in targets),
+            class_axis=1,
+            reduces=True,
+            bad_inputs=_label_bad + bad,
+            doc=doc,
+        )
     )
+
+
+_loss("cross_entropy", ("index", "prob"), (), "F.cross_entropy, mean reduction, via log-softmax")
+_loss(
+    "softmax_with_loss",
+    ("index", "onehot", "soft"),
+    (BadInput("rows_sum", _ce_call(np.full((4, 3), 0.5)), ValueError, "row 0 sums to 1.5"),),
+    "the seed's combined layer; backward dout * (y - t) / N",
 )
