@@ -69,6 +69,8 @@ def _grid(spec: OpSpec, dtypes=None, families=None, max_size=None):
             for shape in spec.shapes:
                 if max_size is not None and not 0 < int(np.prod(shape)) <= max_size:
                     continue
+                if not spec.applies(var, shape):
+                    continue
                 for fam in families or spec.families:
                     yield var, dt, shape, fam
 

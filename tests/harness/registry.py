@@ -76,6 +76,8 @@ class OpSpec:
     # log_softmax): a one-ULP difference between two correct forwards must not fail the backward.
     torch_backward_from_out: Callable[..., dict[str, torch.Tensor]] | None = None
     bad_inputs: tuple[BadInput, ...] = ()
+    # Which (variant, shape) pairs are valid calls, e.g. an axis that the shape has; default all.
+    applies: Callable[[Variant, tuple[int, ...]], bool] = lambda variant, shape: True
     doc: str = ""
 
     def __post_init__(self) -> None:

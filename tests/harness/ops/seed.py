@@ -128,7 +128,13 @@ register(
 
 # -- softmax and the losses ------------------------------------------------------------------------
 
-AXES = (Variant("axis=-1", {"axis": -1}), Variant("axis=0", {"axis": 0}))
+AXES = (Variant(), Variant("axis=0", {"axis": 0}), Variant("axis=1", {"axis": 1}))  # default: last axis
+
+
+def _has_axis(variant: Variant, shape: tuple[int, ...]) -> bool:
+    return -len(shape) <= variant.options.get("axis", -1) < len(shape)
+
+
 SOFTMAX_SHAPES = ((7,), (1, 5), (0, 5), (4, 3), (3, 5, 7), (64, 33))
 _axis_bad = (BadInput("axis", lambda rng: ((np.ones((4, 3)),), {"axis": 2}), ValueError, "axis 2"),)
 
@@ -140,16 +146,17 @@ for _name, _fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax
             name=_name,
             inputs=("x",),
             grads=("x",),
-            torch_fn=lambda x, axis, _fn=_fn: _fn(x, dim=axis),
+            torch_fn=lambda x, axis=-1, _fn=_fn: _fn(x, dim=axis),
             sample=same_shape_inputs("x"),
             shapes=SOFTMAX_SHAPES,
             families=LOGITS,
             variants=AXES,
             bad_inputs=_axis_bad,
             reduces=True,
-            torch_backward_from_out=lambda out, dout, axis, _b=_BACKWARD_DATA[_name]: {
+            torch_backward_from_out=lambda out, dout, axis=-1, _b=_BACKWARD_DATA[_name]: {
                 "x": _b(dout, out, axis, out.dtype)
             },
+            applies=_has_axis,
             doc="max-subtracted, along any axis",
         )
     )
@@ -202,7 +209,7 @@ def _loss(name: str, targets: tuple[str, ...], bad: tuple[BadInput, ...], doc: s
     )
 
 
-_loss("cross_entropy", ("index", "prob"), (), "F.cross_entropy, mean reduction, via log-softmax")
+_loss("cross_entropy", ("index", "onehot", "prob"), (), "F.cross_entropy, mean reduction, via log-softmax")
 _loss(
     "softmax_with_loss",
     ("index", "onehot", "soft"),
