@@ -20,6 +20,20 @@ from reference.nodes import (
     reciprocal_backward,
     reciprocal_forward,
 )
+from reference.piecewise import (
+    hardsigmoid_backward,
+    hardsigmoid_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
+)
+from reference.smooth import (
+    silu_backward,
+    silu_forward,
+    softplus_backward,
+    softplus_forward,
+    tanh_backward,
+    tanh_forward,
+)
 from reference.softmax import (
     cross_entropy_backward,
     cross_entropy_forward,
@@ -40,6 +54,10 @@ __all__ = [
     "cross_entropy_forward",
     "exp_backward",
     "exp_forward",
+    "hardsigmoid_backward",
+    "hardsigmoid_forward",
+    "leaky_relu_backward",
+    "leaky_relu_forward",
     "log_backward",
     "log_forward",
     "log_softmax_backward",
@@ -52,8 +70,14 @@ __all__ = [
     "relu_forward",
     "sigmoid_backward",
     "sigmoid_forward",
+    "silu_backward",
+    "silu_forward",
     "softmax_backward",
     "softmax_forward",
     "softmax_with_loss_backward",
     "softmax_with_loss_forward",
+    "softplus_backward",
+    "softplus_forward",
+    "tanh_backward",
+    "tanh_forward",
 ]
