@@ -7,28 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.ops.seed import ELEMENTWISE, ELEMENTWISE_SHAPES
-from harness.registry import BadInput, OpSpec, Variant, register, same_shape_inputs
-
-DEFAULT = (Variant(),)
-
-
-def _activation(name, torch_fn, kinks=(), variants=DEFAULT, bad=(), doc=""):
-    return register(
-        OpSpec(
-            name=name,
-            inputs=("x",),
-            grads=("x",),
-            torch_fn=torch_fn,
-            sample=same_shape_inputs("x"),
-            shapes=ELEMENTWISE_SHAPES,
-            families=ELEMENTWISE + (("kink",) if kinks else ()),
-            variants=variants,
-            kinks=kinks,
-            bad_inputs=bad,
-            doc=doc,
-        )
-    )
+from harness.ops.seed import elementwise
+from harness.registry import BadInput, Variant
 
 
 def _options(**choices):
@@ -39,12 +19,12 @@ def _options(**choices):
 
 
 ZEROS = (0.0, -0.0)
-_activation("tanh", torch.tanh, doc="gradient 1 - y^2")
-_activation("leaky_relu", F.leaky_relu, ZEROS, _options(negative_slope=(0.01, 0.2)), doc="leaky_relu'(0) = slope")
-_activation("silu", F.silu)
-_activation(
+elementwise("tanh", torch.tanh, doc="gradient 1 - y^2")
+elementwise("leaky_relu", F.leaky_relu, ZEROS, _options(negative_slope=(0.01, 0.2)), doc="leaky_relu'(0) = slope")
+elementwise("silu", F.silu)
+elementwise(
     "softplus", F.softplus, (20.0, 2.5, 0.0), _options(beta=(1.0, 2.0), threshold=(20.0, 5.0)),
     bad=(BadInput("beta", lambda rng: ((np.ones(3),), {"beta": 0.0}), ValueError, "beta"),),
     doc="linear above threshold in beta * x",
 )
-_activation("hardsigmoid", F.hardsigmoid, (-3.0, 3.0) + ZEROS, doc="gradient 0 at ±3")
+elementwise("hardsigmoid", F.hardsigmoid, (-3.0, 3.0) + ZEROS, doc="gradient 0 at ±3")

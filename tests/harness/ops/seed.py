@@ -16,7 +16,11 @@ LOGITS = ("normal", "wide", "gap50", "gap1e3", "gap1e4", "equal", "neginf", "non
 ZEROS = (0.0, -0.0)
 
 
-def _unary(name: str, torch_fn, kinks=(), positive=False, doc="") -> OpSpec:
+DEFAULT_VARIANTS = (Variant(),)
+
+
+def elementwise(name: str, torch_fn, kinks=(), variants=DEFAULT_VARIANTS, bad=(), positive=False, doc="") -> OpSpec:
+    """Register a one-input elementwise op over the elementwise shapes and value families."""
     return register(
         OpSpec(
             name=name,
@@ -26,18 +30,20 @@ def _unary(name: str, torch_fn, kinks=(), positive=False, doc="") -> OpSpec:
             sample=same_shape_inputs("x"),
             shapes=ELEMENTWISE_SHAPES,
             families=ELEMENTWISE + (("kink",) if kinks else ()),
+            variants=variants,
             kinks=kinks,
             positive=positive,
+            bad_inputs=bad,
             doc=doc,
         )
     )
 
 
-_unary("relu", lambda x: torch.relu(x), kinks=ZEROS, doc="relu'(0) = relu'(-0.0) = 0; NaN passes through")
-_unary("sigmoid", torch.sigmoid, doc="stable at both ends; gradient y (1 - y)")
-_unary("exp", torch.exp)
-_unary("log", torch.log, kinks=ZEROS, positive=True, doc="log(±0) = -inf, log(x < 0) = nan")
-_unary("reciprocal", torch.reciprocal, kinks=ZEROS, doc="1/±0 = ±inf")
+elementwise("relu", lambda x: torch.relu(x), kinks=ZEROS, doc="relu'(0) = relu'(-0.0) = 0; NaN passes through")
+elementwise("sigmoid", torch.sigmoid, doc="stable at both ends; gradient y (1 - y)")
+elementwise("exp", torch.exp)
+elementwise("log", torch.log, kinks=ZEROS, positive=True, doc="log(±0) = -inf, log(x < 0) = nan")
+elementwise("reciprocal", torch.reciprocal, kinks=ZEROS, doc="1/±0 = ±inf")
 
 
 # -- broadcasting binary nodes -------------------------------------------------------------------
