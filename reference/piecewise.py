@@ -26,7 +26,7 @@ def leaky_relu_backward(cache: tuple[Array, float], dout: Array) -> dict[str, Ar
 
 def hardsigmoid_forward(x: Array) -> tuple[Array, Array]:
     x = floating("hardsigmoid", "x", x)
-    return _where(True, np.clip(up(x) + 3, 0, 6) / 6, 0, x.dtype), x
+    return down(np.clip(up(x) + 3, 0, 6) / 6, x.dtype), x
 
 
 def hardsigmoid_backward(cache: Array, dout: Array) -> dict[str, Array]:
