@@ -6,6 +6,8 @@ import numpy as np
 
 from reference._core import Array, check_dout, down, floating, up
 
+__all__ = ["relu_backward", "relu_forward", "sigmoid_backward", "sigmoid_forward"]
+
 
 def relu_forward(x: Array) -> tuple[Array, Array]:
     """``out = x`` unless ``x < 0``: NaN stays NaN and -0.0 stays -0.0, as in ``torch.relu``."""

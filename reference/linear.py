@@ -8,6 +8,8 @@ import numpy as np
 
 from reference._core import Array, check_dout, down, flat_features, floating, same_dtype, up
 
+__all__ = ["affine_backward", "affine_forward"]
+
 
 class AffineCache(NamedTuple):
     x2d: Array  # the input flattened to (N, in)

@@ -9,6 +9,19 @@ import numpy as np
 
 from reference._core import Array, broadcast_shape, check_dout, down, floating, same_dtype, unbroadcast, up
 
+__all__ = [
+    "add_backward",
+    "add_forward",
+    "exp_backward",
+    "exp_forward",
+    "log_backward",
+    "log_forward",
+    "mul_backward",
+    "mul_forward",
+    "reciprocal_backward",
+    "reciprocal_forward",
+]
+
 
 class BinaryCache(NamedTuple):
     x: Array

@@ -7,6 +7,8 @@ import numpy as np
 
 from reference._core import Array, check_dout, down, floating, up
 
+__all__ = ["hardsigmoid_backward", "hardsigmoid_forward", "leaky_relu_backward", "leaky_relu_forward"]
+
 
 def _where(cond: Array, a: object, b: object, dtype: np.dtype) -> Array:
     return down(np.where(cond, a, b), dtype)

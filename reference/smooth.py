@@ -6,6 +6,8 @@ import numpy as np
 
 from reference._core import Array, check_dout, down, floating, up
 
+__all__ = ["silu_backward", "silu_forward", "softplus_backward", "softplus_forward", "tanh_backward", "tanh_forward"]
+
 
 def tanh_forward(x: Array) -> tuple[Array, Array]:
     x = floating("tanh", "x", x)

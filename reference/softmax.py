@@ -8,6 +8,17 @@ import numpy as np
 
 from reference._core import Array, check_dout, down, floating, normalize_axis, up, work_dtype
 
+__all__ = [
+    "cross_entropy_backward",
+    "cross_entropy_forward",
+    "log_softmax_backward",
+    "log_softmax_forward",
+    "softmax_backward",
+    "softmax_forward",
+    "softmax_with_loss_backward",
+    "softmax_with_loss_forward",
+]
+
 
 def _shifted(x: Array, axis: int) -> Array:
     """``x - max(x)`` along ``axis`` in working precision; a row of all -inf (or with +inf) gives NaN,

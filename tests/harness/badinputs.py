@@ -15,27 +15,31 @@ def _valid(spec: OpSpec, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return Case(spec.name, var.label, "float64", shape, "normal").sample(rng)
 
 
-def _replacing_first(spec: OpSpec, convert) -> BadInput:
-    first = spec.inputs[0]
+def _split(spec: OpSpec, inputs: dict[str, np.ndarray]) -> tuple[tuple, dict]:
+    keywords = {k: v for k, v in inputs.items() if k not in spec.inputs}
+    return tuple(inputs[n] for n in spec.inputs), {**keywords, **spec.variants[0].options}
 
+
+def _first(spec: OpSpec) -> str:
+    """The input the generic dtype checks corrupt: the first differentiable one, else the first."""
+    return spec.grads[0] if spec.grads else spec.inputs[0]
+
+
+def _replacing_first(spec: OpSpec, convert) -> BadInput:
     def build(rng):
         inputs = _valid(spec, rng)
-        inputs[first] = convert(inputs[first])
-        return tuple(inputs[n] for n in spec.inputs), dict(spec.variants[0].options)
+        inputs[_first(spec)] = convert(inputs[_first(spec)])
+        return _split(spec, inputs)
 
     return build
 
 
 def _valid_call(spec: OpSpec):
-    def build(rng):
-        inputs = _valid(spec, rng)
-        return tuple(inputs[n] for n in spec.inputs), dict(spec.variants[0].options)
-
-    return build
+    return lambda rng: _split(spec, _valid(spec, rng))
 
 
 def generic(spec: OpSpec) -> tuple[BadInput, ...]:
-    x = spec.inputs[0]
+    x = _first(spec)
     bad = [
         BadInput(f"{x}_int64", _replacing_first(spec, lambda a: np.ones(a.shape, np.int64)), TypeError, "floating"),
         BadInput(f"{x}_object", _replacing_first(spec, lambda a: a.astype(object)), TypeError, "floating"),

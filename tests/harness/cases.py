@@ -130,3 +130,8 @@ def bad_input_cases() -> list[tuple[str, str]]:
     from harness.badinputs import bad_inputs
 
     return [(s.name, b.label) for s in ops().values() for b in bad_inputs(s)]
+
+
+def property_cases() -> list[tuple[str, str]]:
+    """(op, label) for every entry's own property checks."""
+    return [(s.name, p.label) for s in ops().values() for p in s.properties]

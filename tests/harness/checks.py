@@ -42,18 +42,18 @@ def _forward(ctx: Ctx, inputs: dict[str, np.ndarray]):
     spec, var = ctx.case.spec, ctx.case.var
     fwd = ctx.impl.get(spec.forward_name)
     before = snapshot(inputs)
-    out, cache = _quiet(ctx, "forward", lambda: fwd(*(inputs[n] for n in spec.inputs), **var.options))
+    result, cache = _quiet(ctx, "forward", lambda: spec.call(fwd, inputs, var))
     ctx.unchanged(inputs, before, "forward")
-    return out, cache
+    return spec.named(result), cache
 
 
-def _backward(ctx: Ctx, cache, dout: np.ndarray) -> dict[str, np.ndarray]:
+def _backward(ctx: Ctx, cache, dout: np.ndarray, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     spec = ctx.case.spec
     bwd = ctx.impl.get(spec.backward_name)
     before = snapshot({"dout": dout})
     grads = _quiet(ctx, "backward", lambda: bwd(cache, dout))
     ctx.unchanged({"dout": dout}, before, "backward")
-    missing = [f"d{n}" for n in spec.grads if f"d{n}" not in (grads or {})]
+    missing = [f"d{n}" for n in spec.grads_of(inputs) if f"d{n}" not in (grads or {})]
     if missing:
         ctx.fail("gradients", f"backward returned {sorted(grads or {})}, missing {missing}")
     return grads
@@ -69,14 +69,15 @@ def _dout(ctx: Ctx, out_shape: tuple[int, ...], zero: bool = False) -> np.ndarra
 def forward(ctx: Ctx) -> None:
     case, spec = ctx.case, ctx.case.spec
     inputs = case.sample(ctx.rng)
-    out, _ = _forward(ctx, inputs)
+    outs, _ = _forward(ctx, inputs)
     expected = torch_forward(spec, case.var, inputs)
-    ctx.compare(
-        "out", out, expected, case.dt, spec.tol(case.dt), inputs,
-        reference64=lambda: torch_forward(spec, case.var, as_float64(inputs, case.dt.np)),
-        signed_zeros=not spec.reduces,
-        scale=magnitudes(spec, case.var, inputs, None) if spec.magnitude else None,
-    )
+    for name in spec.outputs:
+        ctx.compare(
+            name, outs.get(name), expected[name], case.dt, spec.tol(case.dt), inputs,
+            reference64=lambda name=name: torch_forward(spec, case.var, as_float64(inputs, case.dt.np))[name],
+            signed_zeros=not spec.reduces,
+            scale=magnitudes(spec, case.var, inputs, None) if spec.magnitude and name == spec.outputs[0] else None,
+        )
 
 
 def _expected_grads(ctx: Ctx, inputs, out, dout):
@@ -98,13 +99,13 @@ def backward(ctx: Ctx, zero: bool = False) -> None:
     give gradients that are exactly zero wherever torch's are not NaN."""
     case, spec = ctx.case, ctx.case.spec
     inputs = case.sample(ctx.rng)
-    expected_out = torch_forward(spec, case.var, inputs)
+    expected_out = torch_forward(spec, case.var, inputs)[spec.outputs[0]]
     dout = _dout(ctx, expected_out.shape, zero)
-    out, cache = _forward(ctx, inputs)
-    grads = _backward(ctx, cache, dout)
-    expected, expected64 = _expected_grads(ctx, inputs, out, dout)
+    outs, cache = _forward(ctx, inputs)
+    grads = _backward(ctx, cache, dout, inputs)
+    expected, expected64 = _expected_grads(ctx, inputs, outs[spec.outputs[0]], dout)
     scales = magnitudes(spec, case.var, inputs, dout) if spec.magnitude else {}
-    for n in spec.grads:
+    for n in spec.grads_of(inputs):
         ctx.compare(
             f"d{n}", grads[f"d{n}"], expected[n], case.dt, spec.tol(case.dt), {**inputs, "dout": dout},
             reference64=lambda n=n: expected64()[n],
@@ -119,16 +120,17 @@ def gradcheck(ctx: Ctx) -> None:
     """Analytic gradients against float64 central differences of ``<forward(inputs), dout>``."""
     case, spec = ctx.case, ctx.case.spec
     inputs = case.sample(ctx.rng)
-    out, cache = _forward(ctx, inputs)
-    dout = _dout(ctx, np.shape(out))
-    grads = _backward(ctx, cache, dout)
+    outs, cache = _forward(ctx, inputs)
+    dout = _dout(ctx, np.shape(outs[spec.outputs[0]]))
+    grads = _backward(ctx, cache, dout, inputs)
     fwd = ctx.impl.get(spec.forward_name)
 
     def loss(xs: dict[str, np.ndarray]) -> float:
-        return float(np.sum(fwd(*(xs[n] for n in spec.inputs), **case.var.options)[0] * dout))
+        return float(np.sum(spec.named(spec.call(fwd, xs, case.var)[0])[spec.outputs[0]] * dout))
 
-    numeric = central_differences(loss, inputs, spec.grads)
-    for n in spec.grads:
+    names = spec.grads_of(inputs)
+    numeric = central_differences(loss, inputs, names)
+    for n in names:
         ctx.compare(
             f"d{n}", grads[f"d{n}"], numeric[n], case.dt, FD_TOL, inputs, signed_zeros=False,
             oracle="float64 central differences",
@@ -137,11 +139,12 @@ def gradcheck(ctx: Ctx) -> None:
 
 def _run(ctx: Ctx, inputs: dict[str, np.ndarray], dout: np.ndarray | None):
     """Forward, then backward with ``dout`` (drawn and remembered on first use)."""
-    out, cache = _forward(ctx, inputs)
+    spec = ctx.case.spec
+    outs, cache = _forward(ctx, inputs)
     if dout is None:
-        dout = normal(ctx.rng, np.shape(out), ctx.case.dt, None)
-    grads = _backward(ctx, cache, dout) if ctx.case.spec.grads else {}
-    return {"out": out, **grads}, cache, dout
+        dout = normal(ctx.rng, np.shape(outs[spec.outputs[0]]), ctx.case.dt, None)
+    grads = _backward(ctx, cache, dout, inputs) if spec.grads_of(inputs) else {}
+    return {**outs, **grads}, cache, dout
 
 
 def _same(ctx: Ctx, got: dict, want: dict, inputs: dict[str, np.ndarray], tol: Tol, oracle: str) -> None:
@@ -165,9 +168,9 @@ def repeat(ctx: Ctx) -> None:
     """Forward twice and backward twice on one cache give bitwise identical results."""
     inputs = ctx.case.sample(ctx.rng)
     first, cache, dout = _run(ctx, inputs, None)
-    again = {"out": _forward(ctx, inputs)[0]}
-    if ctx.case.spec.grads:
-        again.update(_backward(ctx, cache, dout))
+    again = dict(_forward(ctx, inputs)[0])
+    if ctx.case.spec.grads_of(inputs):
+        again.update(_backward(ctx, cache, dout, inputs))
     _same(ctx, again, first, inputs, BITWISE, "the first call")
 
 
@@ -181,7 +184,7 @@ def bad_input(ctx: Ctx, spec: OpSpec, label: str) -> None:
     else:
         out, cache = fwd(*args, **kwargs)
         bwd = ctx.impl.get(spec.backward_name)
-        what, call = "backward", (lambda: bwd(cache, bad.dout(out)))
+        what, call = "backward", (lambda: bwd(cache, bad.dout(spec.named(out)[spec.outputs[0]])))
     try:
         call()
     except Exception as err:
@@ -192,3 +195,8 @@ def bad_input(ctx: Ctx, spec: OpSpec, label: str) -> None:
             ctx.fail(label, f"error message {msg!r} must start with '{spec.name}:' and match {bad.match!r}")
     else:
         ctx.fail(label, f"{what} accepted the invalid input; expected {bad.error.__name__}")
+
+
+def prop(ctx: Ctx, spec: OpSpec, label: str) -> None:
+    """An entry's own property check (e.g. a statistical bound), with the test's seeded RNG."""
+    next(p for p in spec.properties if p.label == label).check(ctx)

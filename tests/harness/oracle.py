@@ -12,30 +12,33 @@ from harness.registry import OpSpec, Variant
 
 
 def _tensors(spec: OpSpec, inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    return {n: to_torch(inputs[n], requires_grad=n in spec.grads) for n in spec.inputs}
+    wrt = spec.grads_of(inputs)
+    return {n: to_torch(a, requires_grad=n in wrt) for n, a in inputs.items()}
 
 
-def _call(spec: OpSpec, variant: Variant, t: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The torch reference, inputs positionally in the forward's order, options by keyword."""
-    return spec.torch_fn(*(t[n] for n in spec.inputs), **variant.options)
+def _outputs(spec: OpSpec, variant: Variant, t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The torch reference by output name; inputs positionally, other arrays and options by keyword."""
+    return spec.named(spec.call(spec.torch_fn, t, variant))
 
 
-def torch_forward(spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray]) -> np.ndarray:
+def torch_forward(spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     with torch.no_grad():
-        return to_numpy(_call(spec, variant, _tensors(spec, inputs)))
+        return {n: to_numpy(o) for n, o in _outputs(spec, variant, _tensors(spec, inputs)).items()}
 
 
 def torch_grads(
     spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray], dout: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Gradients of ``<out, dout>`` for every differentiable input, by input name."""
+    """Gradients of ``<out, dout>`` (the first output) for every differentiable input, by name."""
     t = _tensors(spec, inputs)
-    out = _call(spec, variant, t)
-    wrt = [t[n] for n in spec.grads]
-    grads = torch.autograd.grad(out, wrt, grad_outputs=to_torch(dout), allow_unused=True)
+    out = _outputs(spec, variant, t)[spec.outputs[0]]
+    names = spec.grads_of(inputs)
+    if not out.requires_grad:  # e.g. an op in eval mode whose output is its input untouched
+        return {n: np.zeros_like(inputs[n]) for n in names}
+    grads = torch.autograd.grad(out, [t[n] for n in names], grad_outputs=to_torch(dout), allow_unused=True)
     return {
         n: to_numpy(g) if g is not None else np.zeros_like(inputs[n])
-        for n, g in zip(spec.grads, grads, strict=True)
+        for n, g in zip(names, grads, strict=True)
     }
 
 
@@ -79,5 +82,5 @@ def magnitudes(spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray], do
     """For a multilinear op, sum |terms| of the output (``dout`` None) or of each gradient, in float64."""
     absolute = {n: np.abs(a.astype(np.float64)) if a.dtype.kind in "fV" else a for n, a in inputs.items()}
     if dout is None:
-        return torch_forward(spec, variant, absolute)
+        return torch_forward(spec, variant, absolute)[spec.outputs[0]]
     return torch_grads(spec, variant, absolute, np.abs(dout.astype(np.float64)))

@@ -47,11 +47,25 @@ class BadInput:
 
 
 @dataclass(frozen=True)
+class Property:
+    """An op-specific check that is not a comparison on one case (e.g. a statistical bound on a
+    random mask). ``check(ctx)`` uses ``ctx.impl``, ``ctx.rng`` and ``ctx.fail``."""
+
+    label: str
+    check: Callable[[Any], None]
+    doc: str = ""
+
+
+@dataclass(frozen=True)
 class OpSpec:
     name: str
-    inputs: tuple[str, ...]  # forward's positional inputs, in order
-    grads: tuple[str, ...]  # differentiable inputs; backward returns "d<name>" for each
-    torch_fn: Callable[..., torch.Tensor]  # the spec: (*tensors in input order, **options) -> output
+    # Forward's positional inputs, in order. Any other array the sampler returns (an optional
+    # weight, a running buffer, a keep-mask) is passed by keyword, to the forward and to torch_fn.
+    inputs: tuple[str, ...]
+    # Differentiable inputs (positional or keyword); backward returns "d<name>" for each one that
+    # the case's sample holds as a floating array.
+    grads: tuple[str, ...]
+    torch_fn: Callable[..., Any]  # the spec: (*inputs, **arrays, **options) -> output(s)
     sample: Sampler
     shapes: tuple[tuple[int, ...], ...]  # shapes of the first input
     families: tuple[str, ...]
@@ -78,14 +92,16 @@ class OpSpec:
     bad_inputs: tuple[BadInput, ...] = ()
     # Which (variant, shape) pairs are valid calls, e.g. an axis that the shape has; default all.
     applies: Callable[[Variant, tuple[int, ...]], bool] = lambda variant, shape: True
+    # Names of the forward's results. With more than one, forward and torch_fn return a tuple in
+    # this order (e.g. batch_norm's updated running statistics); only the first takes a dout.
+    outputs: tuple[str, ...] = ("out",)
+    properties: tuple[Property, ...] = ()
     doc: str = ""
 
     def __post_init__(self) -> None:
         unknown = set(self.families) - set(FAMILIES)
         if unknown:
             raise ValueError(f"{self.name}: unknown value families {sorted(unknown)}")
-        if not set(self.grads) <= set(self.inputs):
-            raise ValueError(f"{self.name}: grads {self.grads} must be among inputs {self.inputs}")
         object.__setattr__(self, "tolerances", MappingProxyType(dict(self.tolerances)))
 
     @property
@@ -101,6 +117,31 @@ class OpSpec:
 
     def tol(self, dtype: DType) -> Tol:
         return self.tolerances.get(dtype.name, dtype.default_tol)
+
+    def call(self, fn: Callable, arrays: Mapping[str, Any], variant: Variant) -> Any:
+        """``fn(*positional inputs, **other arrays, **options)``: how the forward and torch_fn are called."""
+        keywords = {k: v for k, v in arrays.items() if k not in self.inputs}
+        return fn(*(arrays[n] for n in self.inputs), **keywords, **variant.options)
+
+    def grads_of(self, arrays: Mapping[str, Any]) -> tuple[str, ...]:
+        """The differentiable inputs present in this sample (an absent optional weight has none)."""
+        return tuple(n for n in self.grads if n in arrays and is_float(arrays[n]))
+
+    def named(self, result: Any) -> dict[str, Any]:
+        """The forward's result(s) by output name."""
+        if len(self.outputs) == 1:
+            return {self.outputs[0]: result}
+        if not isinstance(result, tuple) or len(result) != len(self.outputs):
+            return {self.outputs[0]: result}  # the comparison reports the wrong type
+        return dict(zip(self.outputs, result, strict=True))
+
+
+def is_float(a: Any) -> bool:
+    dtype = getattr(a, "dtype", None)
+    return dtype is not None and (getattr(dtype, "is_floating_point", False) or str(dtype) in FLOAT_NAMES)
+
+
+FLOAT_NAMES = {"float16", "bfloat16", "float32", "float64"}
 
 
 REGISTRY: dict[str, OpSpec] = {}
