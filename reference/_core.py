@@ -58,8 +58,10 @@ def up(x: Array) -> Array:
 
 
 def down(w: object, dtype: np.dtype) -> Array:
-    """Round a working-precision result to ``dtype`` once; always an ndarray, even 0-d."""
-    return np.asarray(w).astype(dtype, copy=False)
+    """Round a working-precision result to ``dtype`` once; always an ndarray, even 0-d. A value
+    beyond the dtype's range rounds to ±inf, as IEEE rounding (and torch) does."""
+    with np.errstate(over="ignore"):
+        return np.asarray(w).astype(dtype, copy=False)
 
 
 def normalize_axis(op: str, ndim: int, axis: int) -> int:

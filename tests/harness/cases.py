@@ -13,6 +13,7 @@ from harness.registry import OpSpec, Variant, ops
 from harness.values import LAYOUTS, layout_applies
 
 LAYOUT_FAMILY = "normal"  # the family that every non-C layout is crossed with
+LAYOUT_DTYPE = "float32"  # the dtype whose non-C layouts are also compared with torch directly
 
 
 def shape_id(shape: tuple[int, ...]) -> str:
@@ -75,19 +76,24 @@ def _grid(spec: OpSpec, dtypes=None, families=None, max_size=None):
                     yield var, dt, shape, fam
 
 
-def value_cases(with_layouts: bool = True) -> list[Case]:
-    """Every variant × dtype × shape × value family in C order, plus every other layout that
-    differs for the shape, crossed with the normal family."""
+def _layouts(spec: OpSpec, var: Variant, dt: str, shape: tuple[int, ...], fam: str) -> list[Case]:
+    """The case in every other layout that differs from C for its shape."""
+    return [
+        Case(spec.name, var.label, dt, shape, fam, lay) for lay in LAYOUTS if lay != "C" and layout_applies(lay, shape)
+    ]
+
+
+def value_cases() -> list[Case]:
+    """Every variant × dtype × shape × value family in C order, plus, in LAYOUT_DTYPE, every other
+    layout that differs for the shape, crossed with the normal family. (Every dtype is checked in
+    every layout against its own C-order result by ``layout_cases``; with C order checked against
+    torch, that covers the rest without a torch call per layout and dtype.)"""
     out = []
     for spec in ops().values():
         for var, dt, shape, fam in _grid(spec):
             out.append(Case(spec.name, var.label, dt, shape, fam))
-            if with_layouts and fam == LAYOUT_FAMILY:
-                out += [
-                    Case(spec.name, var.label, dt, shape, fam, lay)
-                    for lay in LAYOUTS
-                    if lay != "C" and layout_applies(lay, shape)
-                ]
+            if fam == LAYOUT_FAMILY and dt == LAYOUT_DTYPE:
+                out += _layouts(spec, var, dt, shape, fam)
     return out
 
 
@@ -114,7 +120,13 @@ def gradcheck_cases() -> list[Case]:
 
 
 def layout_cases() -> list[Case]:
-    return [c for c in value_cases() if c.layout != "C"]
+    """Every dtype in every non-C layout (normal family), against its own C-order result."""
+    return [
+        case
+        for s in ops().values()
+        for v, dt, shape, f in _grid(s, families=(LAYOUT_FAMILY,))
+        for case in _layouts(s, v, dt, shape, f)
+    ]
 
 
 def repeat_cases() -> list[Case]:
