@@ -66,6 +66,7 @@ class VerifyReport:
             "exit_status": int(exitstatus),
         }
         cells = [{"op": op, "check": check, "dtype": dt, **c} for (op, check, dt), c in sorted(self.cells.items())]
+        meta["ops"] = coverage(cells)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "verification.json").write_text(
             json.dumps({"meta": meta, "cells": cells, "failures": self.failures}, indent=1)
@@ -75,6 +76,26 @@ class VerifyReport:
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not hasattr(self.config, "workerinput"):
             terminalreporter.write_sep("=", f"verification matrix written to {self.out_dir}/verification.md")
+
+
+def coverage(cells: list[dict]) -> dict:
+    """Registered ops and the ones this run produced no forward or backward result for (a partial
+    run, e.g. ``-k relu``, lists the rest; the full suite must list none)."""
+    from harness.registry import ops
+
+    registered = sorted(ops())
+    ran = {(c["op"], c["check"]) for c in cells if c["passed"] + c["failed"]}
+    needed = {op: ["forward"] + (["backward"] if ops()[op].grads else []) for op in registered}
+    missing = [op for op in registered if any((op, check) not in ran for check in needed[op])]
+    return {"registered": len(registered), "missing": missing}
+
+
+def _coverage_line(ops: dict) -> str:
+    missing = ops["missing"]
+    have = ops["registered"] - len(missing)
+    return f"Ops with forward and backward results: {have} of {ops['registered']} registered" + (
+        f" (missing: {', '.join(missing)})." if missing else "."
+    )
 
 
 def _cell(c: dict | None) -> str:
@@ -98,6 +119,8 @@ def markdown(meta: dict, cells: list[dict], failures: list[dict]) -> str:
         "",
         f"Implementation `{meta['implementation']}` against torch {meta['torch']} (numpy {meta['numpy']}, "
         f"Python {meta['python']}, {meta['threads_per_worker']} thread(s) per worker), {meta['generated']}.",
+        "",
+        _coverage_line(meta["ops"]),
         "",
         f"**{passed} passed, {failed} failed.** Each cell: passed/run and the largest error observed "
         "against the oracle in ULPs of the dtype (gradcheck cells: against float64 central differences).",
