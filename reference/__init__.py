@@ -10,24 +10,28 @@ Each module lists its public pairs in ``__all__``; this package re-exports all o
 
 from reference import (
     activations,
+    classification,
     dropout,
     linear,
     nodes,
+    normalization,
     piecewise,
     shape,
     smooth,
     softmax,
 )
 from reference.activations import *  # noqa: F403
+from reference.classification import *  # noqa: F403
 from reference.dropout import *  # noqa: F403
 from reference.linear import *  # noqa: F403
 from reference.nodes import *  # noqa: F403
+from reference.normalization import *  # noqa: F403
 from reference.piecewise import *  # noqa: F403
 from reference.shape import *  # noqa: F403
 from reference.smooth import *  # noqa: F403
 from reference.softmax import *  # noqa: F403
 
 _MODULES = (
-    activations, dropout, linear, nodes, piecewise, shape, smooth, softmax,
+    activations, classification, dropout, linear, nodes, normalization, piecewise, shape, smooth, softmax,
 )
 __all__ = sorted(name for module in _MODULES for name in module.__all__)

@@ -1,4 +1,7 @@
-"""Softmax, log-softmax and the losses built on them, all through the max-subtracted log-sum-exp."""
+"""Softmax, log-softmax and the seed's softmax_with_loss, all through the max-subtracted log-sum-exp.
+
+The helpers for class targets (``labels``, ``probabilities``) and the dtype-rounded ``total`` are
+shared with the classification losses in ``reference.classification``."""
 
 from __future__ import annotations
 
@@ -9,8 +12,6 @@ import numpy as np
 from reference._core import Array, check_dout, down, floating, normalize_axis, up, work_dtype
 
 __all__ = [
-    "cross_entropy_backward",
-    "cross_entropy_forward",
     "log_softmax_backward",
     "log_softmax_forward",
     "softmax_backward",
@@ -28,7 +29,8 @@ def _shifted(x: Array, axis: int) -> Array:
         return w - np.max(w, axis=axis, keepdims=True, initial=-np.inf)
 
 
-def _log_softmax(x: Array, axis: int) -> Array:
+def log_probs(x: Array, axis: int) -> Array:
+    """log-softmax in working precision (not rounded): what the losses built on it start from."""
     s = _shifted(x, axis)
     with np.errstate(divide="ignore", invalid="ignore"):
         return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
@@ -58,83 +60,71 @@ def softmax_backward(cache: SoftmaxCache, dout: Array) -> dict[str, Array]:
 def log_softmax_forward(x: Array, axis: int = -1) -> tuple[Array, SoftmaxCache]:
     x = floating("log_softmax", "x", x)
     axis = normalize_axis("log_softmax", x.ndim, axis)
-    out = down(_log_softmax(x, axis), x.dtype)
+    out = down(log_probs(x, axis), x.dtype)
     return out, SoftmaxCache(out, axis)
 
 
 def log_softmax_backward(cache: SoftmaxCache, dout: Array) -> dict[str, Array]:
     out, axis = cache
     g = up(check_dout("log_softmax", dout, out.shape, out.dtype))
-    # d log_softmax: dout - softmax * sum(dout) along the axis.
-    return {"dx": down(g - np.exp(up(out)) * g.sum(axis=axis, keepdims=True), out.dtype)}
+    return {"dx": down(log_softmax_grad(g, up(out), axis), out.dtype)}
 
 
-def _target(op: str, x: Array, t: object) -> tuple[Array, Array | None]:
-    """The target as a per-row distribution over classes in ``x``'s working precision, and the class
-    indices when it was given as indices (else None).
+def log_softmax_grad(g: Array, logp: Array, axis: int) -> Array:
+    """Gradient through log-softmax: ``g - softmax * sum(g)`` along the axis (NaN where torch's is)."""
+    with np.errstate(invalid="ignore"):
+        return g - np.exp(logp) * g.sum(axis=axis, keepdims=True)
 
-    Class indices of shape (N,) become one-hot rows; floating targets of shape (N, C) are taken as
-    given (torch does not require them to sum to 1)."""
+
+def labels(
+    op: str, t: object, x_shape: tuple[int, ...], batch: tuple[int, ...], ignore_index: int | None = None
+) -> Array:
+    """Class indices ``t`` of shape ``batch`` (the input's shape without its class axis), each in
+    ``[0, C)`` or equal to ``ignore_index`` when one is allowed."""
     t = np.asarray(t)
-    n, c = x.shape
-    if t.dtype.kind in "iu":
-        if t.shape != (n,):
-            raise ValueError(f"{op}: class-index target must have shape ({n},) for input {x.shape}, got {t.shape}")
-        bad = np.flatnonzero((t < 0) | (t >= c))
-        if bad.size:
-            raise ValueError(
-                f"{op}: target labels must be in [0, {c}) for {c} classes, got {t[bad[0]]} at position {bad[0]}"
-            )
-        return np.eye(c, dtype=work_dtype(x.dtype))[t], t
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: class-index target must hold integers, got dtype {t.dtype}")
+    if t.shape != batch:
+        raise ValueError(f"{op}: class-index target must have shape {batch} for input {x_shape}, got {t.shape}")
+    c = x_shape[1 if len(x_shape) > 1 else 0]
+    bad = (t < 0) | (t >= c)
+    if ignore_index is not None:
+        bad &= t != ignore_index
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        allowed = f" or equal ignore_index {ignore_index}" if ignore_index is not None else ""
+        raise ValueError(
+            f"{op}: target labels must be in [0, {c}) for {c} classes{allowed}, "
+            f"got {t[at]} at position {at[0] if len(at) == 1 else at}"
+        )
+    return t
+
+
+def probabilities(op: str, x: Array, t: object) -> Array:
+    """A floating target of the input's shape and dtype (torch does not require it to sum to 1)."""
     t = floating(op, "target", t)
     if t.shape != x.shape:
         raise ValueError(f"{op}: probability target must have the input's shape {x.shape}, got {t.shape}")
     if t.dtype != x.dtype:
         raise TypeError(f"{op}: probability target has dtype {t.dtype}, but the input has dtype {x.dtype}")
-    return up(t), None
+    return t
 
 
-def _logits(op: str, x: object) -> Array:
-    x = floating(op, "x", x)
-    if x.ndim != 2:
-        raise ValueError(f"{op}: expected logits of shape (N, C), got {x.shape}")
-    return x
+def total(values: Array, dtype: np.dtype) -> Array:
+    """The sum of ``values``, rounded to the input dtype as torch stores it: a float16 batch total
+    overflows at 65504 even when the mean would not. 0 * -inf and a float16 overflow give NaN and inf
+    as in torch."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return up(down(values.sum(), dtype))
 
 
-class CrossEntropyCache(NamedTuple):
-    logp: Array  # log-softmax of the logits, in working precision
-    t: Array  # target distribution per row, in working precision
-    dtype: np.dtype
-
-
-def _mean_nll(logp: Array, t: Array, index: Array | None, dtype: np.dtype) -> Array:
-    """Mean over the batch of ``-logp[target]`` (indices) or ``-sum(t * logp)`` (distributions); NaN
-    for an empty batch, as in torch. Indices are picked, not multiplied by one-hot rows, so that a
-    -inf logit of another class does not turn the loss into 0 * -inf = NaN."""
-    n = logp.shape[0]
-    # 0 * -inf and 0 / 0 are NaN, and a float16 total can overflow to inf, as in torch.
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        picked = logp[np.arange(n), index] if index is not None else (t * logp).sum(axis=1)
-        # torch rounds the batch total to the input dtype before dividing (float16 overflows at
-        # 65504 even when the mean would not).
-        return -up(down(picked.sum(), dtype)) / n
-
-
-def cross_entropy_forward(x: Array, t: Array) -> tuple[Array, CrossEntropyCache]:
-    """``F.cross_entropy(x, t)`` with mean reduction; ``t`` holds class indices or probabilities."""
-    x = _logits("cross_entropy", x)
-    t, index = _target("cross_entropy", x, t)
-    logp = _log_softmax(x, axis=1)
-    return down(_mean_nll(logp, t, index, x.dtype), x.dtype), CrossEntropyCache(logp, t, x.dtype)
-
-
-def cross_entropy_backward(cache: CrossEntropyCache, dout: Array) -> dict[str, Array]:
-    logp, t, dtype = cache
-    g = up(check_dout("cross_entropy", dout, (), dtype))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        glogp = -t * (g / logp.shape[0])  # gradient reaching log-softmax from the mean NLL
-        dx = glogp - np.exp(logp) * glogp.sum(axis=1, keepdims=True)
-    return {"dx": down(dx, dtype)}
+def _target(x: Array, t: object) -> tuple[Array, Array | None]:
+    """The target as a per-row distribution in working precision, and the class indices when it was
+    given as indices (else None)."""
+    if np.asarray(t).dtype.kind in "iu":
+        index = labels("softmax_with_loss", t, x.shape, x.shape[:1])
+        return np.eye(x.shape[1], dtype=work_dtype(x.dtype))[index], index
+    return up(probabilities("softmax_with_loss", x, t)), None
 
 
 class SoftmaxWithLossCache(NamedTuple):
@@ -146,8 +136,10 @@ class SoftmaxWithLossCache(NamedTuple):
 def softmax_with_loss_forward(x: Array, t: Array) -> tuple[Array, SoftmaxWithLossCache]:
     """The seed's combined layer: softmax then cross-entropy, with the loss through log-softmax
     (so ``[1000, 0, -1000]`` with target 2 costs 2000, not the ``-log(y + 1e-7)`` cap of 16.1)."""
-    x = _logits("softmax_with_loss", x)
-    t, index = _target("softmax_with_loss", x, t)
+    x = floating("softmax_with_loss", "x", x)
+    if x.ndim != 2:
+        raise ValueError(f"softmax_with_loss: expected logits of shape (N, C), got {x.shape}")
+    t, index = _target(x, t)
     sums = t.sum(axis=1)
     tol = 4 * x.shape[1] * float(np.spacing(x.dtype.type(1)))  # rounding of C entries in x's dtype
     off = np.flatnonzero(~(np.abs(sums - 1) <= tol))
@@ -156,8 +148,14 @@ def softmax_with_loss_forward(x: Array, t: Array) -> tuple[Array, SoftmaxWithLos
             f"softmax_with_loss: target rows must sum to 1 (the backward y - t assumes it), "
             f"row {off[0]} sums to {sums[off[0]]}"
         )
-    logp = _log_softmax(x, axis=1)
-    return down(_mean_nll(logp, t, index, x.dtype), x.dtype), SoftmaxWithLossCache(np.exp(logp), t, x.dtype)
+    logp = log_probs(x, axis=1)
+    n = x.shape[0]
+    # Indices are picked, not multiplied by one-hot rows, so that a -inf logit of another class
+    # does not turn the loss into 0 * -inf = NaN; an empty batch gives 0 / 0 = NaN, as in torch.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        picked = logp[np.arange(n), index] if index is not None else (t * logp).sum(axis=1)
+        loss = -total(picked, x.dtype) / n
+    return down(loss, x.dtype), SoftmaxWithLossCache(np.exp(logp), t, x.dtype)
 
 
 def softmax_with_loss_backward(cache: SoftmaxWithLossCache, dout: Array) -> dict[str, Array]:

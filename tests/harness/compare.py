@@ -3,7 +3,8 @@
 Finite values must agree within ``|got - expected| <= atol + rtol * |expected|``; NaN and ±Inf must
 sit at exactly the same positions; zeros must carry the same sign where the op defines it. In
 float16/bfloat16 a value out of tolerance is still accepted when it is no farther from a float64
-computation than torch's own value (the arbiter from conventions.md)."""
+computation than torch's own value (the arbiter from conventions.md), and a zero of the other sign
+when its sign is that of the float64 value."""
 
 from __future__ import annotations
 
@@ -70,16 +71,19 @@ def compare(
     size = np.abs(e) if scale is None else np.fmax(np.abs(e), np.asarray(scale, dtype=np.float64))
     with np.errstate(invalid="ignore"):  # rtol = 0 times an infinite expected value
         bad_value = finite & ~(err <= tol.atol + tol.rtol * size)
-    arbitrated = 0
-    if bad_value.any() and dtype.low_precision and reference64 is not None:
-        r = np.asarray(reference64(), dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            accept = bad_value & (np.abs(a - r) <= np.abs(e - r))
-        arbitrated = int(accept.sum())
-        bad_value &= ~accept
     same_special = (np.isnan(a) & np.isnan(e)) | (a == e)
     bad_special = ~finite & ~same_special
     bad_zero = (a == 0) & (e == 0) & (np.signbit(a) != np.signbit(e)) if signed_zeros else np.zeros_like(finite)
+    arbitrated = 0
+    if (bad_value.any() or bad_zero.any()) and dtype.low_precision and reference64 is not None:
+        # A value no farther from float64 than torch's, or a zero with the sign of the float64 value
+        # (a tiny result that rounds to zero in the dtype keeps the sign of the exact one).
+        r = np.asarray(reference64(), dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            accept = (bad_value & (np.abs(a - r) <= np.abs(e - r))) | (bad_zero & (np.signbit(a) == np.signbit(r)))
+        arbitrated = int(accept.sum())
+        bad_value &= ~accept
+        bad_zero &= ~accept
 
     worst = None
     bad = bad_value | bad_special | bad_zero

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from harness.dtypes import to_numpy, to_torch
-from harness.registry import OpSpec, Variant
+from harness.registry import OpSpec, Variant, is_float
 
 
 def _tensors(spec: OpSpec, inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -80,6 +80,10 @@ def torch_grads_from_out(
 
 def magnitudes(spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray], dout: np.ndarray | None):
     """For a multilinear op, sum |terms| of the output (``dout`` None) or of each gradient, in float64."""
+    if callable(spec.magnitude):
+        wide = {n: a.astype(np.float64) if is_float(a) else a for n, a in inputs.items()}
+        scales = spec.magnitude(wide, None if dout is None else dout.astype(np.float64))
+        return scales.get("out") if dout is None else scales
     absolute = {n: np.abs(a.astype(np.float64)) if a.dtype.kind in "fV" else a for n, a in inputs.items()}
     if dout is None:
         return torch_forward(spec, variant, absolute)[spec.outputs[0]]

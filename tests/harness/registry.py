@@ -80,10 +80,11 @@ class OpSpec:
     # which NumPy derives from memory layout and torch from its kernels: such ops are compared across
     # layouts within the dtype's tolerance instead of bitwise, and the sign of zero results is free.
     reduces: bool = False
-    # Multilinear op: evaluated on |inputs| (and |dout|) it gives the sum of |terms| of each output.
-    # rtol is then applied to max(|expected|, sum |terms|), the scale of a sum's rounding error
-    # (Higham), so cancellation in a long sum is not mistaken for a wrong result.
-    magnitude: bool = False
+    # The op sums terms: rtol is applied to max(|expected|, sum of |terms|), the scale of a sum's
+    # rounding error (Higham), so cancellation in a long sum is not mistaken for a wrong result.
+    # True for a multilinear op (evaluated on |inputs| and |dout| it gives those sums); otherwise a
+    # function (inputs, dout) -> {input name: sum of |terms| of its gradient} (dout None: {"out": ...}).
+    magnitude: bool | Callable[[Inputs, np.ndarray | None], dict[str, np.ndarray]] = False
     # torch's backward kernel applied to the implementation's own forward output:
     # (out, dout, **options) -> {input name: gradient}. Used in float16/bfloat16, where the saved
     # output carries one rounding and the backward amplifies it (e.g. exp(out) * sum(dout) in

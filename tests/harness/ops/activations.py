@@ -1,5 +1,5 @@
-"""Registry entries for the activation catalogue (issue 3, first part: tanh, leaky_relu, silu,
-softplus, hardsigmoid)."""
+"""Registry entries for the activation catalogue (issue 3): tanh, leaky_relu, silu, softplus,
+hardsigmoid, elu, selu, celu, gelu, mish, softsign, logsigmoid, hardtanh, relu6, hardswish, prelu."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.ops.seed import elementwise
-from harness.registry import BadInput, Variant
+from harness.dtypes import DTYPES
+from harness.ops.seed import DEFAULT_VARIANTS, elementwise
+from harness.oracle import torch_forward
+from harness.registry import REGISTRY, BadInput, OpSpec, Property, Variant, register
+from harness.values import FAMILIES, cast
 
 
 def _options(**choices):
@@ -28,3 +31,214 @@ elementwise(
     doc="linear above threshold in beta * x",
 )
 elementwise("hardsigmoid", F.hardsigmoid, (-3.0, 3.0) + ZEROS, doc="gradient 0 at ±3")
+
+
+
+# -- the rest of the catalogue (issue 3, second part) -----------------------------------------------
+#
+# Shapes: the elementwise set without (1, 5) and (3, 5, 7), which add nothing for an elementwise op
+# over (7,) and (4, 3); an extra option variant runs on (4, 3) and (64, 33) only, since the option
+# changes values, not shapes. This keeps the group within its case budget.
+
+ACT_SHAPES = ((), (7,), (0, 3), (4, 3), (64, 33))
+EXTRA_SHAPES = ((4, 3), (64, 33))
+SMOOTH_FAMILIES = ("normal", "wide", "subnormal", "nonfinite")  # no exp inside: overflow adds nothing
+EXP_FAMILIES = ("normal", "wide", "subnormal", "overflow", "nonfinite")  # exp(±x) or softplus inside
+KINK_FAMILIES = ("normal", "wide", "kink", "subnormal", "nonfinite")
+
+# Torch's gradient at NaN for hardtanh, relu6, elu, selu, celu and hardswish depends on where the
+# NaN sits in memory, not on its value. Of a contiguous array of n elements, the first
+# floor(n / W) * W go through the kernel's vectorised body and get one value (hardtanh/relu6: 0;
+# elu family/hardswish: NaN), the rest go through its scalar tail and get another (dout, resp.
+# dout * scale). On this AVX-512 CPU W is 8/16/32 elements for float64/float32/float16 and bfloat16
+# in hardtanh/relu6, 16/32/64 in the others. E.g. float32 hardtanh: 15 NaN get dout everywhere, 16
+# get 0 everywhere, 31 get 0 for the first 16 and dout for the rest. That is an implementation
+# accident we do not mirror: these ops sample their "nonfinite" family with ±inf only, and a
+# "nan_forward" property checks their forward on NaN (consistent: NaN). The reference passes dout
+# at NaN (dout * scale in the elu family), torch's per-element rule and relu's.
+NO_NAN = (np.inf, -np.inf)
+
+
+
+def _sprinkle(rng, shape, specials, dtype):
+    """Normal values with about half of them (at least one) replaced by ``specials``."""
+    v = rng.standard_normal(shape)
+    hit = rng.random(shape) < 0.5
+    if v.size:
+        hit.flat[rng.integers(v.size)] = True
+        v[hit] = rng.choice(np.asarray(specials, dtype=np.float64), size=int(hit.sum()))
+    return cast(v, dtype)
+
+
+def _draw(rng, dtype, shape, fam, hints, nonfinite=None):
+    """The case's family, except that "kink" holds every kink point at least once (when there is
+    room) and "nonfinite" draws from ``nonfinite`` when given."""
+    if fam == "nonfinite" and nonfinite is not None:
+        return _sprinkle(rng, shape, nonfinite, dtype)
+    x = FAMILIES[fam](rng, shape, dtype, hints)
+    if fam == "kink" and 0 < len(hints.kinks) <= x.size:
+        x.flat[rng.choice(x.size, len(hints.kinks), replace=False)] = cast(np.array(hints.kinks), dtype)
+    return x
+
+
+def _x_sampler(nonfinite=None):
+    """``nonfinite(variant)``: the specials of the "nonfinite" family (None: NaN and ±inf)."""
+
+    def sample(rng, dtype, shape, fam, variant, hints):
+        return {"x": _draw(rng, dtype, shape, fam, hints, nonfinite(variant) if nonfinite else None)}
+
+    return sample
+
+
+def _full_default(variant: Variant, shape: tuple[int, ...]) -> bool:
+    """The default variant runs every shape; an extra option variant only EXTRA_SHAPES."""
+    return not variant.options or shape in EXTRA_SHAPES
+
+
+def _activation(name, torch_fn, families, kinks=(), variants=DEFAULT_VARIANTS, bad=(), sample=None, doc=""):
+    """Register a one-input activation: like seed.elementwise, with this group's shapes, its own
+    families and sampler, and the nan_forward property when the sampler leaves NaN out."""
+    nan_free = sample is _NO_NAN
+    return register(
+        OpSpec(
+            name=name,
+            inputs=("x",),
+            grads=("x",),
+            torch_fn=torch_fn,
+            sample=sample or _x_sampler(),
+            shapes=ACT_SHAPES,
+            families=families,
+            variants=variants,
+            kinks=kinks,
+            bad_inputs=bad,
+            applies=_full_default,
+            properties=(_nan_forward(name),) if nan_free else (),
+            doc=doc,
+        )
+    )
+
+
+_NO_NAN = _x_sampler(nonfinite=lambda variant: NO_NAN)
+
+
+def _nan_forward(name: str) -> Property:
+    """The forward of an op whose "nonfinite" family leaves NaN out (NO_NAN) still matches torch on
+    NaN, ±inf and normal values, in every dtype: only the gradient at NaN goes unchecked."""
+
+    def check(ctx) -> None:
+        spec = REGISTRY[name]
+        fwd = ctx.impl.get(spec.forward_name)
+        for dt in DTYPES.values():
+            inputs = {"x": _sprinkle(ctx.rng, (4, 9), (np.nan, np.inf, -np.inf), dt)}
+            out, _ = fwd(inputs["x"])
+            ctx.compare("out", out, torch_forward(spec, spec.variants[0], inputs)["out"], dt, spec.tol(dt), inputs)
+
+    return Property("nan_forward", check, check.__doc__ or "")
+
+
+def _options_call(**options):
+    return lambda rng: ((np.ones(3),), options)
+
+
+_activation(
+    "elu", F.elu, KINK_FAMILIES, ZEROS, _options(alpha=(1.0, 0.5)), sample=_NO_NAN,
+    doc="alpha (exp(x) - 1) at or below 0: elu'(0) = alpha, elu(-0.0) = -0.0; no NaN (see NO_NAN)",
+)
+_activation(
+    "selu", F.selu, KINK_FAMILIES, ZEROS, sample=_NO_NAN,
+    doc="scale * elu(x, alpha) with torch's constants; selu'(0) = alpha * scale; no NaN (see NO_NAN)",
+)
+_activation(
+    "celu", F.celu, KINK_FAMILIES, ZEROS, _options(alpha=(1.0, 2.0)), sample=_NO_NAN,
+    bad=(BadInput("alpha_zero", _options_call(alpha=0.0), ValueError, "alpha cannot be 0"),),
+    doc="elu(x, alpha) with input scale 1 / alpha; celu'(0) = 1; no NaN (see NO_NAN)",
+)
+_activation(
+    "gelu", F.gelu, SMOOTH_FAMILIES,
+    variants=(Variant(), Variant("approximate=tanh", {"approximate": "tanh"})),
+    sample=_x_sampler(
+        # torch's vectorised float32/bfloat16 erf makes gelu(+inf) NaN, except in a one-element
+        # tensor (the scalar path gives inf, as do float16 and float64): no +inf for the exact gelu.
+        nonfinite=lambda variant: (np.nan, np.inf, -np.inf) if variant.options else (np.nan, -np.inf),
+    ),
+    bad=(BadInput("approximate", _options_call(approximate="sigmoid"), ValueError, "'sigmoid'"),),
+    doc="x Phi(x) through erf (approximate='none', the default) or the tanh formula; gradient NaN at ±inf; "
+    "no +inf for the exact form (see the sampler)",
+)
+_activation("mish", F.mish, EXP_FAMILIES, doc="x tanh(softplus(x)); mish(-inf) = NaN, gradient NaN at ±inf")
+_activation("softsign", F.softsign, SMOOTH_FAMILIES, doc="torch's x / (1 + |x|): NaN at ±inf, gradient too")
+_activation(
+    "logsigmoid", F.logsigmoid, EXP_FAMILIES,
+    doc="min(x, 0) - log1p(exp(-|x|)): +0.0 for large x, -inf at -inf; gradient sigmoid(-x)",
+)
+
+_activation(
+    "hardtanh", F.hardtanh, KINK_FAMILIES, (-1.0, 1.0, -2.0, 0.5),  # the boundaries of both variants
+    (Variant(), Variant("min_val=-2,max_val=0.5", {"min_val": -2.0, "max_val": 0.5})),
+    bad=(BadInput("min_above_max", _options_call(min_val=1.0, max_val=-1.0), ValueError, "min_val"),),
+    sample=_NO_NAN,
+    doc="clamp; gradient 0 at both boundaries; -0.0 passes; no NaN (see NO_NAN)",
+)
+_activation(
+    "relu6", F.relu6, KINK_FAMILIES, (0.0, -0.0, 6.0), sample=_NO_NAN,
+    doc="hardtanh(x, 0, 6): gradient 0 at 0 and 6, relu6(-0.0) = -0.0; no NaN (see NO_NAN)",
+)
+_activation(
+    "hardswish", F.hardswish, KINK_FAMILIES, (-3.0, 3.0, -0.0), sample=_NO_NAN,
+    doc="x relu6(x + 3) / 6: hardswish'(-3) = 0, hardswish'(3) = 1, hardswish(-inf) = NaN; no NaN (see NO_NAN)",
+)
+
+
+# -- prelu ---------------------------------------------------------------------------------------------
+
+PRELU_SHAPES = {"shared": ((), (7,), (4, 3), (64, 33)), "channel": ((0, 3), (4, 3), (2, 3, 4), (64, 33))}
+
+
+def _prelu_sample(rng, dtype, shape, fam, variant, hints):
+    """x from the case's family; the weight (one shared slope, or one per channel on axis 1) from its
+    own distribution around torch's initial 0.25, negative and above 1 included."""
+    channels = 1 if variant.sampling["weight"] == "shared" else shape[1]
+    return {
+        "x": _draw(rng, dtype, shape, fam, hints),
+        "weight": cast(0.25 + 0.5 * rng.standard_normal(channels), dtype),
+    }
+
+
+def _prelu_terms(inputs, dout):
+    """Sum of |x * dout| over the elements that feed each slope (dweight is a sum over a channel)."""
+    if dout is None:
+        return {}
+    x, weight = inputs["x"], inputs["weight"]
+    terms = np.where(x > 0, 0.0, np.abs(x * dout))
+    axes = tuple(i for i in range(x.ndim) if weight.size == 1 or i != 1)
+    return {"weight": terms.sum(axis=axes).reshape(weight.shape)}
+
+
+def _prelu_call(x_shape, w_shape, w_dtype=np.float64):
+    return lambda rng: ((np.ones(x_shape), np.ones(w_shape, w_dtype)), {})
+
+
+register(
+    OpSpec(
+        name="prelu",
+        inputs=("x", "weight"),
+        grads=("x", "weight"),
+        torch_fn=F.prelu,
+        sample=_prelu_sample,
+        shapes=tuple(dict.fromkeys(PRELU_SHAPES["shared"] + PRELU_SHAPES["channel"])),
+        families=KINK_FAMILIES,
+        variants=tuple(Variant(f"weight={k}", sampling={"weight": k}) for k in PRELU_SHAPES),
+        kinks=ZEROS,
+        applies=lambda variant, shape: shape in PRELU_SHAPES[variant.sampling["weight"]],
+        magnitude=_prelu_terms,
+        bad_inputs=(
+            BadInput("weight_size", _prelu_call((4, 3), (4,)), ValueError, r"\(4,\).* 3 channel"),
+            BadInput("channel_1d_x", _prelu_call((3,), (3,)), ValueError, r"\(3,\).* 1 channel"),
+            BadInput("channel_0d_x", _prelu_call((), (3,)), ValueError, "0-d x"),
+            BadInput("weight_2d", _prelu_call((4, 3), (1, 3)), ValueError, r"\(1, 3\)"),
+            BadInput("dtype_mix", _prelu_call((4, 3), (3,), np.float32), TypeError, "float32"),
+        ),
+        doc="x above 0, weight * x at or below 0 (prelu'(0) = weight); weight shared (1,) or per channel "
+        "(C,) on axis 1; dweight sums x * dout over each channel's non-positive elements",
+    )
+)

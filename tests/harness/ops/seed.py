@@ -1,5 +1,5 @@
-"""Registry entries for the seed's layers: ReLU, sigmoid, Affine, softmax and its losses, and the
-computational-graph nodes."""
+"""Registry entries for the seed's layers: ReLU, sigmoid, Affine, softmax and softmax_with_loss, and the
+computational-graph nodes; the class-target helpers shared with the classification losses."""
 
 from __future__ import annotations
 
@@ -168,57 +168,56 @@ for _name, _fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax
     )
 
 
-def _targets(rng, dtype, shape, fam, variant, hints):
-    n, c = shape
-    x = FAMILIES[fam](rng, shape, dtype, hints)
-    kind = variant.sampling["target"]
+def class_targets(rng, kind: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """Targets for logits of ``shape`` (class axis 1, or 0 for one sample of shape (C,)): class indices
+    ("index", the logits' shape without the class axis) or rows over the classes of the logits' shape:
+    "onehot", "soft" (multiples of 1/256 summing to exactly 1 in every dtype, as y - t requires) or
+    "prob" (summing to 1 only up to rounding, as torch allows)."""
+    axis = 1 if len(shape) > 1 else 0
+    c, batch = shape[axis], shape[:axis] + shape[axis + 1 :]
     if kind == "index":
-        return {"x": x, "t": rng.integers(c, size=n)}
+        return np.asarray(rng.integers(c, size=batch))
     if kind == "onehot":
-        return {"x": x, "t": cast(np.eye(c)[rng.integers(c, size=n)], dtype)}
-    if kind == "soft":  # multiples of 1/256 summing to exactly 1 in every dtype, as y - t requires
-        counts = rng.multinomial(256, np.full(c, 1 / c), size=n)
-        return {"x": x, "t": cast(counts / 256, dtype)}
-    z = np.exp(2 * rng.standard_normal(shape))  # rows sum to 1 only up to rounding, as torch allows
-    return {"x": x, "t": cast(z / z.sum(axis=1, keepdims=True), dtype)}
+        rows = np.eye(c)[rng.integers(c, size=batch)]
+    elif kind == "soft":
+        rows = rng.multinomial(256, np.full(c, 1 / c), size=batch) / 256
+    else:
+        z = np.exp(2 * rng.standard_normal(batch + (c,)))
+        rows = z / z.sum(axis=-1, keepdims=True)
+    return cast(np.moveaxis(rows, -1, axis), dtype)
 
 
-def _ce_call(t, x_shape=(4, 3)):
-    return lambda rng: ((np.zeros(x_shape), np.asarray(t)), {})
+def target_call(t, x_shape=(4, 3), **options):
+    """A bad-input call: zero float64 logits of ``x_shape``, target ``t`` and keyword ``options``."""
+    return lambda rng: ((np.zeros(x_shape), np.asarray(t)), options)
 
 
-_LOSS_SHAPES = ((1, 5), (0, 5), (4, 3), (7, 1), (16, 10), (64, 33))
-_label_bad = (
-    BadInput("label_high", _ce_call([0, 1, 3, 2]), ValueError, "labels must be in \\[0, 3\\).* 3 at position 2"),
-    BadInput("label_negative", _ce_call([0, -1, 1, 2]), ValueError, "-1 at position 1"),
-    BadInput("target_shape", _ce_call([0, 1, 2]), ValueError, r"\(4,\)"),
+LABEL_BAD = (
+    BadInput("label_high", target_call([0, 1, 3, 2]), ValueError, "labels must be in \\[0, 3\\).* 3 at position 2"),
+    BadInput("label_negative", target_call([0, -1, 1, 2]), ValueError, "-1 at position 1"),
+    BadInput("target_shape", target_call([0, 1, 2]), ValueError, r"\(4,\)"),
 )
 
 
+def _loss_sample(rng, dtype, shape, fam, variant, hints):
+    x = FAMILIES[fam](rng, shape, dtype, hints)
+    return {"x": x, "t": class_targets(rng, variant.sampling["target"], shape, dtype)}
 
-def _loss(name: str, targets: tuple[str, ...], bad: tuple[BadInput, ...], doc: str) -> OpSpec:
-    return register(
-        OpSpec(
-            name=name,
-            inputs=("x", "t"),
-            grads=("x",),
-            torch_fn=lambda x, t: F.cross_entropy(x, t),
-            sample=_targets,
-            shapes=_LOSS_SHAPES,
-            families=LOGITS,
-            variants=tuple(Variant(f"t={k}", sampling={"target": k}) for k in targets),
-            class_axis=1,
-            reduces=True,
-            bad_inputs=_label_bad + bad,
-            doc=doc,
-        )
+
+register(
+    OpSpec(
+        name="softmax_with_loss",
+        inputs=("x", "t"),
+        grads=("x",),
+        torch_fn=lambda x, t: F.cross_entropy(x, t),
+        sample=_loss_sample,
+        shapes=((1, 5), (0, 5), (4, 3), (7, 1), (16, 10), (64, 33)),
+        families=LOGITS,
+        variants=tuple(Variant(f"t={k}", sampling={"target": k}) for k in ("index", "onehot", "soft")),
+        class_axis=1,
+        reduces=True,
+        bad_inputs=LABEL_BAD
+        + (BadInput("rows_sum", target_call(np.full((4, 3), 0.5)), ValueError, "row 0 sums to 1.5"),),
+        doc="the seed's combined layer; backward dout * (y - t) / N",
     )
-
-
-_loss("cross_entropy", ("index", "onehot", "prob"), (), "F.cross_entropy, mean reduction, via log-softmax")
-_loss(
-    "softmax_with_loss",
-    ("index", "onehot", "soft"),
-    (BadInput("rows_sum", _ce_call(np.full((4, 3), 0.5)), ValueError, "row 0 sums to 1.5"),),
-    "the seed's combined layer; backward dout * (y - t) / N",
 )

@@ -1,0 +1,216 @@
+"""Registry entries for the classification losses: nll_loss, cross_entropy and multi_margin_loss.
+
+Each variant names the shapes it runs on (``applies``), so option combinations that need a
+particular layout (spatial inputs, a single sample of shape (C,), an empty batch) stay cheap. The
+sampler adds what a variant asks for: a positive class ``weight``, targets equal to ``ignore_index``
+(some of them, or all), and index, one-hot or probability targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch.nn.functional as F
+
+from harness.ops.seed import LABEL_BAD, LOGITS, class_targets, target_call
+from harness.registry import BadInput, OpSpec, Variant, register
+from harness.values import FAMILIES, cast
+
+
+def _variant(label: str, shapes, target="index", weight=False, ignore=None, **options) -> Variant:
+    """``ignore``: None, "some" (about a third of the targets, at least one) or "all" set to the
+    variant's ignore_index (torch's default -100 unless an option says)."""
+    return Variant(label, options, {"target": target, "weight": weight, "ignore": ignore, "shapes": shapes})
+
+
+def _applies(variant: Variant, shape: tuple[int, ...]) -> bool:
+    return shape in variant.sampling["shapes"]
+
+
+def _classes(shape: tuple[int, ...]) -> int:
+    return shape[1 if len(shape) > 1 else 0]
+
+
+def _ignoring(rng, t: np.ndarray, how: str | None, ignore_index: int, classes: int) -> np.ndarray:
+    """``t`` with some or all entries set to ``ignore_index``; "some" keeps at least one target that
+    counts (a label equal to an in-range ignore_index is moved to the next class there)."""
+    if how is None:
+        return t
+    hit = np.full(t.shape, how == "all") | (rng.random(t.shape) < 1 / 3)
+    t = t.copy()
+    if how == "some" and t.size > 1:
+        ignored, kept = rng.choice(t.size, 2, replace=False)
+        hit.flat[ignored], hit.flat[kept] = True, False
+        if t.flat[kept] == ignore_index:
+            t.flat[kept] = (ignore_index + 1) % classes
+    return np.where(hit, ignore_index, t)
+
+
+def _with_options(rng, dtype, shape, variant: Variant, sample: dict) -> dict:
+    """The variant's ignored targets and class weight added to a sample."""
+    s = variant.sampling
+    sample["t"] = _ignoring(rng, sample["t"], s["ignore"], variant.options.get("ignore_index", -100), _classes(shape))
+    if s["weight"]:
+        sample["weight"] = cast(rng.uniform(0.25, 2.0, _classes(shape)), dtype)
+    return sample
+
+
+def _class_sample(rng, dtype, shape, fam, variant, hints):
+    x = FAMILIES[fam](rng, shape, dtype, hints)
+    t = class_targets(rng, variant.sampling["target"], shape, dtype)
+    return _with_options(rng, dtype, shape, variant, {"x": x, "t": t})
+
+
+def _entry(name: str, torch_fn, variants, families, sample=_class_sample, bad=(), doc="", **fields) -> OpSpec:
+    return register(
+        OpSpec(
+            name=name,
+            inputs=("x", "t"),
+            grads=("x", "t"),  # t only when it is a float probability target
+            torch_fn=torch_fn,
+            sample=sample,
+            shapes=tuple(dict.fromkeys(s for v in variants for s in v.sampling["shapes"])),
+            families=families,
+            variants=variants,
+            class_axis=1,
+            reduces=True,
+            bad_inputs=LABEL_BAD + WEIGHT_BAD + bad,
+            applies=_applies,
+            doc=doc,
+            **fields,
+        )
+    )
+
+
+_ok = [0, 1, 2, 0]
+WEIGHT_BAD = (
+    BadInput("weight_size", target_call(_ok, weight=np.ones(4)), ValueError, r"weight .*\(3,\).*\(4,\)"),
+    BadInput("weight_dtype", target_call(_ok, weight=np.ones(3, np.float32)), TypeError, "float32"),
+    BadInput("reduction", target_call(_ok, reduction="avg"), ValueError, "'avg'"),
+)
+
+SPATIAL = ((2, 3, 2, 2),)
+# An all-ignored mean is NaN (0 / 0) with torch's gradient 0, so central differences are no oracle
+# there: run it on a shape above fd_max_size.
+ALL_IGNORED = ((16, 10),)
+
+
+# -- nll_loss: x holds log-probabilities, so only the families that mean something for them -------
+
+_entry(
+    "nll_loss",
+    F.nll_loss,
+    (
+        _variant("", ((5,), (0, 5), (4, 3))),
+        _variant("weight,ignore_index=1", ((4, 3),), weight=True, ignore="some", ignore_index=1),
+        _variant("all-ignored", ALL_IGNORED, weight=True, ignore="all"),
+        _variant("reduction=none,weight,ignore", ((5,), (4, 3)), weight=True, ignore="some", reduction="none"),
+        _variant("reduction=sum,ignore", ((4, 3),), ignore="some", reduction="sum"),
+        _variant("spatial,weight,ignore,reduction=none", SPATIAL, weight=True, ignore="some", reduction="none"),
+    ),
+    ("normal", "wide", "neginf", "nonfinite"),
+    bad=(BadInput("float_target", target_call([0.0, 1.0, 2.0, 0.0]), TypeError, "integers, got dtype float64"),),
+    doc="-x[target] * weight[target]; mean divides by the weight of the targets not ignored (NaN if none)",
+)
+
+
+# -- cross_entropy ----------------------------------------------------------------------------------
+
+_prob = np.full((4, 3), 1 / 3)
+_entry(
+    "cross_entropy",
+    F.cross_entropy,
+    (
+        _variant("t=index", ((0, 5), (4, 3), (7, 1), (64, 33))),
+        _variant("t=onehot", ((4, 3),), target="onehot"),
+        _variant("t=prob", ((0, 5), (4, 3), (64, 33)), target="prob"),
+        _variant("weight,ignore_index=1", ((4, 3), (64, 33)), weight=True, ignore="some", ignore_index=1),
+        _variant("all-ignored", ALL_IGNORED, weight=True, ignore="all"),
+        _variant(
+            "label_smoothing=0.1,weight,ignore", ((4, 3), (64, 33)), weight=True, ignore="some", label_smoothing=0.1
+        ),
+        _variant("t=prob,label_smoothing=0.1,weight", ((4, 3),), target="prob", weight=True, label_smoothing=0.1),
+        _variant(
+            "reduction=none,label_smoothing=0.1,ignore", ((5,), (4, 3)), ignore="some", reduction="none",
+            label_smoothing=0.1,
+        ),
+        _variant("t=prob,reduction=sum", ((4, 3),), target="prob", reduction="sum"),
+        _variant("spatial,weight,ignore", SPATIAL, weight=True, ignore="some"),
+        _variant("spatial,t=prob,reduction=none", ((2, 3, 4),), target="prob", reduction="none"),
+    ),
+    LOGITS,
+    bad=(
+        BadInput("label_smoothing_high", target_call(_ok, label_smoothing=1.5), ValueError, r"\[0, 1\], got 1.5"),
+        # torch silently treats a negative label_smoothing as 0; the reference rejects it.
+        BadInput("label_smoothing_negative", target_call(_ok, label_smoothing=-0.1), ValueError, "got -0.1"),
+        BadInput("prob_ignore_index", target_call(_prob, ignore_index=0), ValueError, "ignore_index 0"),
+        BadInput("prob_shape", target_call(np.full((4, 2), 0.5)), ValueError, r"\(4, 3\).*\(4, 2\)"),
+    ),
+    doc="via log-softmax; index targets (weight, ignore_index) or probabilities (differentiable), "
+    "label smoothing, reductions, (N, C, d1, ...) inputs",
+)
+
+
+# -- multi_margin_loss ------------------------------------------------------------------------------
+
+def _hinge_rows(x: np.ndarray, t: np.ndarray, margin: float):
+    """x as (M, C) rows, each row's hinge point ``x[y] - margin`` (where z = 0) and a mask of the
+    non-target entries."""
+    rows = x.reshape(-1, x.shape[-1])
+    y = t.reshape(-1)
+    others = np.ones(rows.shape, bool)
+    others[np.arange(len(y)), y] = False
+    return rows, (rows[np.arange(len(y)), y] - margin)[:, None], others
+
+
+def _hinged(rng, shape, t, margin):
+    """Dyadic values (exact sums in every dtype) with about half the non-target entries, and at least
+    one per row, exactly at the hinge ``x[j] = x[y] - margin``, where torch's gradient is 0."""
+    rows, hinge, others = _hinge_rows(rng.integers(-8, 9, shape) / 4, t, margin)
+    at = others & (rng.random(rows.shape) < 0.5)
+    if rows.shape[1] > 1:
+        y = t.reshape(-1)
+        at[np.arange(len(y)), (y + rng.integers(1, rows.shape[1], len(y))) % rows.shape[1]] = True
+    return np.where(at, hinge, rows).reshape(shape)
+
+
+def _off_hinge(rng, shape, t, margin):
+    """Normal values with every z = margin - x[y] + x[j] at least 0.05 from the hinge."""
+    rows, hinge, others = _hinge_rows(rng.standard_normal(shape), t, margin)
+    z = rows - hinge
+    near = others & (np.abs(z) < 0.05)
+    return np.where(near, hinge + np.copysign(0.05 + np.abs(z), z), rows).reshape(shape)
+
+
+_HINGE_FAMILIES = {"kink": _hinged, "smooth": _off_hinge}
+
+
+def _margin_sample(rng, dtype, shape, fam, variant, hints):
+    t = class_targets(rng, "index", shape, dtype)
+    if fam in _HINGE_FAMILIES:
+        x = cast(_HINGE_FAMILIES[fam](rng, shape, t, variant.options.get("margin", 1.0)), dtype)
+    else:
+        x = FAMILIES[fam](rng, shape, dtype, hints)
+    return _with_options(rng, dtype, shape, variant, {"x": x, "t": t})
+
+
+_entry(
+    "multi_margin_loss",
+    F.multi_margin_loss,
+    (
+        _variant("", ((5,), (4, 3), (64, 33))),
+        _variant("p=2", ((4, 3), (16, 10)), p=2),
+        _variant("margin=0.5,weight", ((4, 3),), weight=True, margin=0.5),
+        _variant("p=2,weight,reduction=none", ((0, 5), (5,), (4, 3)), weight=True, p=2, reduction="none"),
+        _variant("reduction=sum", ((4, 3),), reduction="sum"),
+    ),
+    ("normal", "wide", "kink", "equal", "neginf", "nonfinite"),
+    sample=_margin_sample,
+    # torch's CPU kernel has no float16/bfloat16 (NotImplementedError); an empty batch is only run with
+    # reduction='none' because torch returns uninitialised memory for its mean and sum.
+    dtypes=("float32", "float64"),
+    bad=(
+        BadInput("p", target_call(_ok, p=3), ValueError, "p must be 1 or 2, got 3"),
+        BadInput("x_float16", lambda rng: ((np.zeros((4, 3), np.float16), np.array(_ok)), {}), TypeError, "float16"),
+        BadInput("x_3d", target_call(np.zeros((4, 2), int), x_shape=(4, 3, 2)), ValueError, r"\(4, 3, 2\)"),
+    ),
+    doc="hinge z = margin - x[y] + x[j] > 0 only (gradient 0 at z == 0 and for NaN z); float32/float64 only",
+)

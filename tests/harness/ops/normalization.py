@@ -1,0 +1,321 @@
+"""Registry entries for the normalisation layers: batch_norm (train and eval, running statistics),
+layer_norm and group_norm.
+
+The samplers draw values per normalisation group (a channel for batch_norm, the trailing
+normalized_shape of a sample for layer_norm, a block of channels of a sample for group_norm), so that
+the families mean something for these ops:
+- ``normal`` / ``smooth``: standard normal values (central differences are valid: the shapes give
+  every group at least four elements, see GROUP_NORM_SHAPES);
+- ``wide``: each group with its own offset in [-1000, 1000] and scale in [100, 250] (|mean| / std at
+  most ~10, so that float32 cancellation in torch's kernels stays under the tolerance);
+- ``equal``: every group constant, so var = 0 and ``invstd = 1/sqrt(eps)`` (see ``_equal``);
+- ``nonfinite``: NaN, +inf or -inf at a few places: those groups become NaN, the others stay finite.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from harness.dtypes import DTYPES, to_numpy, to_torch
+from harness.registry import BadInput, OpSpec, Property, Variant, register
+from harness.values import cast
+
+FAMILIES = ("normal", "wide", "equal", "nonfinite")
+SPECIALS = np.array([np.nan, np.inf, -np.inf])
+
+
+# -- values per normalisation group ----------------------------------------------------------------
+
+def _equal(rng: np.random.Generator, stats_shape: tuple[int, ...]) -> np.ndarray:
+    """One constant per group: 0 or ±2^-k with k in 4..6.
+
+    With var = 0, ``invstd = 1/sqrt(eps)`` ≈ 316 scales the gradient, and with it every float32
+    rounding of the O(1) terms before it (e.g. ``mean(dout)``): two correct float32 computations then
+    differ by ~316 * |weight| * 6e-8 — torch's own error against float64 is as large. So weights in
+    this family are small (|w| <= 1/16; variants without weight use eps = 1e-3), keeping that under
+    atol. torch's batch/group norm forward folds the affine map into ``x * a + (b - mean * a)`` with
+    a fused multiply-add, which leaves ``b ± ulp(mean * a) / 2`` for a constant channel: constants that
+    are powers of two keep ``mean * a`` exact (and ``sum(dout * x) = mean * sum(dout)`` exactly in the
+    uncentred backward of layer/group norm), and small ones keep it small."""
+    return rng.choice(np.array([0.0, 1 / 16, -1 / 16, 1 / 32, -1 / 32, 1 / 64, -1 / 64]), size=stats_shape)
+
+
+def _location(rng: np.random.Generator, stats_shape: tuple[int, ...], fam: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's offset and scale: 0 and 1, or in the ``wide`` family an offset in [-1000, 1000] and
+    a scale in [100, 250] (a variance that float16's running_var can still hold)."""
+    if fam != "wide":
+        return np.zeros(stats_shape), np.ones(stats_shape)
+    return rng.uniform(-1e3, 1e3, stats_shape), 10 ** rng.uniform(2, 2.4, stats_shape)
+
+
+def _values(
+    rng: np.random.Generator, shape: tuple[int, ...], stats_shape: tuple[int, ...], fam: str, loc=None
+) -> np.ndarray:
+    """float64 values of ``shape`` from family ``fam``; ``stats_shape`` is the shape of the group
+    statistics (1 along the normalised axes); ``loc``: the groups' (offset, scale) if already drawn."""
+    z = rng.standard_normal(shape)
+    if fam == "wide":
+        offset, scale = loc or _location(rng, stats_shape, fam)
+        return offset + scale * z
+    if fam == "equal":
+        return np.broadcast_to(_equal(rng, stats_shape), shape).copy()
+    if fam == "nonfinite" and z.size:
+        hit = rng.random(shape) < 0.08  # sparse: most groups stay finite
+        hit.flat[rng.integers(z.size)] = True
+        z[hit] = rng.choice(SPECIALS, size=int(hit.sum()))
+    return z  # normal, smooth
+
+
+def _affine_params(rng, dtype, shape: tuple[int, ...], fam: str, variant: Variant) -> dict[str, np.ndarray]:
+    """weight and bias of ``shape``, unless the variant has no affine parameters (keys then absent).
+    In the ``equal`` family the weights are small (|w| in [1/32, 1/16]), see ``_equal``."""
+    if not variant.sampling.get("affine", True):
+        return {}
+    weight = rng.standard_normal(shape)
+    if fam == "equal":
+        weight = rng.choice([-1.0, 1.0], size=shape) * rng.uniform(1 / 32, 1 / 16, shape)
+    return {"weight": cast(weight, dtype), "bias": cast(rng.standard_normal(shape), dtype)}
+
+
+def _only(table: dict[str, tuple[tuple[int, ...], ...]]):
+    """``applies``: each variant runs on the shapes listed for it."""
+    return lambda variant, shape: shape in table[variant.label]
+
+
+def _shapes(table: dict[str, tuple[tuple[int, ...], ...]]) -> tuple[tuple[int, ...], ...]:
+    return tuple(dict.fromkeys(s for shapes in table.values() for s in shapes))
+
+
+# -- batch_norm ------------------------------------------------------------------------------------
+
+_MODULES = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d, 5: nn.BatchNorm3d}
+
+
+def torch_batch_norm(
+    x, weight=None, bias=None, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5,
+    num_batches_tracked=0,
+):
+    """The real ``nn.BatchNorm{1,2,3}d`` run by ``functional_call`` on clones of the buffers (which it
+    updates in place, num_batches_tracked included); returns (out, running_mean, running_var)."""
+    module = _MODULES[x.dim()](x.shape[1], eps=eps, momentum=momentum, affine=weight is not None)
+    module.train(training)
+    state = {
+        "running_mean": running_mean.clone(),
+        "running_var": running_var.clone(),
+        "num_batches_tracked": torch.tensor(num_batches_tracked),
+    }
+    params = {"weight": weight, "bias": bias} if weight is not None else {}
+    out = functional_call(module, {**state, **params}, (x,))
+    return out, state["running_mean"], state["running_var"]
+
+
+def _batch_norm_sample(rng, dtype, shape, fam, variant, hints):
+    c = shape[1]
+    stats = (1, c) + (1,) * (len(shape) - 2)
+    offset, scale = loc = _location(rng, stats, fam)
+    # Running statistics near the data's own (in eval mode xhat is then O(1), as in training).
+    return {
+        "x": cast(_values(rng, shape, stats, fam, loc), dtype),
+        **_affine_params(rng, dtype, (c,), fam, variant),
+        "running_mean": cast(offset.ravel() + 0.1 * scale.ravel() * rng.standard_normal(c), dtype),
+        "running_var": cast(scale.ravel() ** 2 * rng.uniform(0.5, 1.0, c), dtype),
+    }
+
+
+_NO_AFFINE = {"affine": False}
+BATCH_NORM_VARIANTS = (
+    Variant("train"),
+    # Without weight the var = 0 gradient is scaled by 1/sqrt(eps) itself; a larger eps keeps it O(30).
+    Variant("train-noaffine-momentum=0.3-eps=1e-3", {"momentum": 0.3, "eps": 1e-3}, _NO_AFFINE),
+    Variant("momentum=None-nbt=0", {"momentum": None, "num_batches_tracked": 0}),
+    Variant("momentum=None-nbt=5", {"momentum": None, "num_batches_tracked": 5}),
+    Variant("eval", {"training": False}),
+    Variant("eval-noaffine-eps=1e-3", {"training": False, "eps": 1e-3}, _NO_AFFINE),
+)
+BATCH_NORM_SHAPES = {
+    "train": ((4, 3), (2, 3, 5), (2, 3, 4, 5), (1, 3, 4), (16, 8), (0, 3)),
+    "train-noaffine-momentum=0.3-eps=1e-3": ((2, 3, 5), (1, 3, 4)),
+    "momentum=None-nbt=0": ((4, 3),),
+    "momentum=None-nbt=5": ((2, 3, 5),),
+    "eval": ((4, 3), (2, 3, 4, 5), (1, 3)),  # a batch of one without spatial axes is legal in eval
+    "eval-noaffine-eps=1e-3": ((2, 3, 5),),
+}
+
+
+def _bn_call(x_shape, training=True, **arrays):
+    return lambda rng: ((np.ones(x_shape),), {**arrays, "training": training})
+
+
+def _untracked_torch(arrays: dict[str, np.ndarray], dout: np.ndarray) -> dict[str, np.ndarray]:
+    """F.batch_norm without running statistics: out and the gradients of <out, dout>."""
+    t = {k: to_torch(v, requires_grad=True) for k, v in arrays.items()}
+    out = F.batch_norm(t["x"], None, None, t["weight"], t["bias"], training=True)
+    grads = torch.autograd.grad(out, [t["x"], t["weight"], t["bias"]], to_torch(dout))
+    return {"out": to_numpy(out), **{k: to_numpy(g) for k, g in zip(("dx", "dweight", "dbias"), grads, strict=True)}}
+
+
+def _untracked_case(ctx, dt) -> None:
+    fwd, bwd = ctx.impl.get("batch_norm_forward"), ctx.impl.get("batch_norm_backward")
+    arrays = {
+        "x": cast(ctx.rng.standard_normal((2, 3, 5)), dt),
+        "weight": cast(ctx.rng.standard_normal(3), dt),
+        "bias": cast(ctx.rng.standard_normal(3), dt),
+    }
+    dout = cast(ctx.rng.standard_normal((2, 3, 5)), dt)
+    (out, rm, rv), cache = fwd(**arrays)
+    if rm is not None or rv is not None:
+        ctx.fail("buffers", f"without running statistics the forward must return None buffers, got {rm!r}, {rv!r}")
+    got = {"out": out, **bwd(cache, dout)}
+    want = _untracked_torch(arrays, dout)
+    exact = _untracked_torch({k: v.astype(np.float64) for k, v in arrays.items()}, dout.astype(np.float64))
+    for k in want:  # float16: the float64 arbiter, as in the generic checks
+        ctx.compare(k, got[k], want[k], dt, dt.default_tol, arrays, lambda k=k: exact[k], signed_zeros=False)
+
+
+def _untracked(ctx) -> None:
+    """running_mean = running_var = None: batch statistics, nothing tracked, buffers returned as None;
+    out and every gradient against F.batch_norm(x, None, None, weight, bias, training=True)."""
+    for name in ("float16", "float32", "float64"):
+        _untracked_case(ctx, DTYPES[name])
+
+
+register(
+    OpSpec(
+        name="batch_norm",
+        inputs=("x",),
+        grads=("x", "weight", "bias"),
+        torch_fn=torch_batch_norm,
+        sample=_batch_norm_sample,
+        shapes=_shapes(BATCH_NORM_SHAPES),
+        families=FAMILIES,
+        variants=BATCH_NORM_VARIANTS,
+        applies=_only(BATCH_NORM_SHAPES),
+        reduces=True,
+        outputs=("out", "running_mean", "running_var"),
+        bad_inputs=(
+            BadInput("batch_of_one", _bn_call((1, 3)), ValueError, r"more than 1 value per channel.*\(1, 3\)"),
+            BadInput("batch_of_one_1x1", _bn_call((1, 3, 1)), ValueError, r"more than 1 value.*\(1, 3, 1\)"),
+            BadInput("one_buffer", _bn_call((4, 3), running_mean=np.zeros(3)), ValueError, "both be None"),
+            BadInput("eval_without_buffers", _bn_call((4, 3), training=False), ValueError, "eval mode"),
+            BadInput("weight_shape", _bn_call((4, 3), weight=np.ones(4)), ValueError, r"weight.*\(3,\).*\(4,\)"),
+            BadInput("x_1d", _bn_call((5,)), ValueError, r"\(5,\)"),
+            BadInput(
+                "dtype_mix", _bn_call((4, 3), weight=np.ones(3, np.float32)), TypeError, "float64.*float32"
+            ),
+        ),
+        properties=(Property("untracked", _untracked, "running_mean = running_var = None"),),
+        doc="nn.BatchNorm{1,2,3}d via functional_call: train (biased var normalises, unbiased var tracked; "
+        "momentum=None is the cumulative average 1/(num_batches_tracked+1)) and eval (running statistics)",
+    )
+)
+
+
+# -- layer_norm ------------------------------------------------------------------------------------
+
+def torch_layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    return F.layer_norm(x, shape, weight, bias, eps)
+
+
+def _layer_norm_sample(rng, dtype, shape, fam, variant, hints):
+    ns = variant.options["normalized_shape"]
+    ns = (ns,) if isinstance(ns, int) else tuple(ns)
+    stats = shape[: len(shape) - len(ns)] + (1,) * len(ns)
+    return {"x": cast(_values(rng, shape, stats, fam), dtype), **_affine_params(rng, dtype, ns, fam, variant)}
+
+
+LAYER_NORM_SHAPES = {
+    "normalized_shape=(5,)": ((3, 5), (2, 4, 5), (1, 5)),
+    "normalized_shape=(4,5)": ((2, 4, 5), (4, 5)),
+    "normalized_shape=5-noaffine-eps=1e-3": ((3, 5),),  # an int, as nn.LayerNorm takes it
+}
+
+
+def _ln_call(x_shape, normalized_shape, **arrays):
+    return lambda rng: ((np.ones(x_shape), normalized_shape), arrays)
+
+
+register(
+    OpSpec(
+        name="layer_norm",
+        inputs=("x",),
+        grads=("x", "weight", "bias"),
+        torch_fn=torch_layer_norm,
+        sample=_layer_norm_sample,
+        shapes=_shapes(LAYER_NORM_SHAPES),
+        families=FAMILIES,
+        variants=(
+            Variant("normalized_shape=(5,)", {"normalized_shape": (5,)}),
+            Variant("normalized_shape=(4,5)", {"normalized_shape": (4, 5)}),
+            Variant("normalized_shape=5-noaffine-eps=1e-3", {"normalized_shape": 5, "eps": 1e-3}, _NO_AFFINE),
+        ),
+        applies=_only(LAYER_NORM_SHAPES),
+        reduces=True,
+        bad_inputs=(
+            BadInput("shape_mismatch", _ln_call((2, 5), (4,)), ValueError, r"\(4,\).*\(2, 5\)"),
+            BadInput("shape_too_long", _ln_call((5,), (1, 5)), ValueError, r"\(1, 5\).*\(5,\)"),
+            BadInput("shape_empty", _ln_call((2, 5), ()), ValueError, "normalized_shape"),
+            BadInput("weight_shape", _ln_call((2, 5), (5,), weight=np.ones(4)), ValueError, r"weight.*\(4,\)"),
+        ),
+        doc="F.layer_norm over the trailing normalized_shape; optional elementwise affine",
+    )
+)
+
+
+# -- group_norm ------------------------------------------------------------------------------------
+
+def _group_norm_sample(rng, dtype, shape, fam, variant, hints):
+    n, c = shape[:2]
+    g = variant.options["num_groups"]
+    grouped = (n, g, c // g, math.prod(shape[2:]))
+    x = _values(rng, grouped, (n, g, 1, 1), fam).reshape(shape)
+    return {"x": cast(x, dtype), **_affine_params(rng, dtype, (c,), fam, variant)}
+
+
+GROUP_NORM_SHAPES = {
+    "num_groups=1": ((3, 6), (2, 6, 4)),
+    # Groups of at least four elements. With two, xhat = ±1 whatever x and dx ∝ eps / var is all
+    # cancellation: torch's float32 kernel and the compact formula both miss it by more than atol when
+    # the pair is close. With one, torch's uncentred backward leaves ~3e-5 where dx = 0.
+    "num_groups=3": ((2, 6, 4), (1, 6, 2, 3)),
+    "num_groups=6": ((2, 6, 4), (1, 6, 2, 3)),  # instance norm
+    "num_groups=2-noaffine-eps=1e-3": ((2, 6, 4),),
+}
+
+
+def _gn_call(x_shape, num_groups, **arrays):
+    return lambda rng: ((np.ones(x_shape), num_groups), arrays)
+
+
+register(
+    OpSpec(
+        name="group_norm",
+        inputs=("x",),
+        grads=("x", "weight", "bias"),
+        torch_fn=lambda x, num_groups, weight=None, bias=None, eps=1e-5: F.group_norm(x, num_groups, weight, bias, eps),
+        sample=_group_norm_sample,
+        shapes=_shapes(GROUP_NORM_SHAPES),
+        families=FAMILIES,
+        variants=(
+            Variant("num_groups=1", {"num_groups": 1}),
+            Variant("num_groups=3", {"num_groups": 3}),
+            Variant("num_groups=6", {"num_groups": 6}),
+            Variant("num_groups=2-noaffine-eps=1e-3", {"num_groups": 2, "eps": 1e-3}, _NO_AFFINE),
+        ),
+        applies=_only(GROUP_NORM_SHAPES),
+        reduces=True,
+        bad_inputs=(
+            BadInput("groups_not_divisor", _gn_call((2, 6, 3), 4), ValueError, r"6 channels.*num_groups=4"),
+            BadInput("weight_shape", _gn_call((2, 6, 3), 3, weight=np.ones(3)), ValueError, r"weight.*\(3,\)"),
+            BadInput("x_1d", _gn_call((6,), 1), ValueError, r"\(6,\)"),
+        ),
+        doc="F.group_norm: channels in num_groups blocks, each sample normalised per block; "
+        "num_groups = C is instance norm",
+    )
+)
