@@ -13,6 +13,7 @@ from reference import (
     classification,
     dropout,
     linear,
+    losses,
     nodes,
     normalization,
     piecewise,
@@ -24,6 +25,7 @@ from reference.activations import *  # noqa: F403
 from reference.classification import *  # noqa: F403
 from reference.dropout import *  # noqa: F403
 from reference.linear import *  # noqa: F403
+from reference.losses import *  # noqa: F403
 from reference.nodes import *  # noqa: F403
 from reference.normalization import *  # noqa: F403
 from reference.piecewise import *  # noqa: F403
@@ -32,6 +34,6 @@ from reference.smooth import *  # noqa: F403
 from reference.softmax import *  # noqa: F403
 
 _MODULES = (
-    activations, classification, dropout, linear, nodes, normalization, piecewise, shape, smooth, softmax,
+    activations, classification, dropout, linear, losses, nodes, normalization, piecewise, shape, smooth, softmax,
 )
 __all__ = sorted(name for module in _MODULES for name in module.__all__)

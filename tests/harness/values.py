@@ -127,7 +127,7 @@ for _size, _name in ((50.0, "gap50"), (1e3, "gap1e3"), (1e4, "gap1e4")):
 
 @family
 def equal(rng, shape, dtype, hints):
-    """All logits of a row equal (a tie over every class); rows differ."""
+    """All values along the op's axis equal: a tie over every class, a constant normalisation group."""
     v, _ = _rows(rng, shape, hints)
     if v.size:
         v = np.broadcast_to(np.take(v, [0], axis=hints.axis % max(len(shape), 1)), shape) * 10

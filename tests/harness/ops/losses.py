@@ -1,0 +1,248 @@
+"""Registry entries for the regression and probability losses (issue 3): mse_loss, l1_loss,
+smooth_l1_loss, huber_loss, binary_cross_entropy, binary_cross_entropy_with_logits and kl_div.
+
+All go through ``_loss``. Inputs come from one sampler per kind of loss (a regression pair,
+probabilities, logits, log-probabilities), which gives each value family its meaning for that kind,
+plus the optional ``weight``/``pos_weight`` a variant asks for. Every variant runs on the shapes
+where it matters, to keep the group within its case budget: 'none' is elementwise, so one 2-D shape
+in every memory layout; 'mean' (and 'batchmean') a 0-d input, an empty one (NaN, as in torch) and a
+160-element batch (float16 terms accumulated in float32); 'sum' a vector.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import torch.nn.functional as F
+
+from harness.dtypes import DTYPES
+from harness.registry import BadInput, OpSpec, Variant, register
+from harness.values import FAMILIES, Hints, cast
+
+ELEMENTWISE = ((4, 3),)
+MEANS = ((), (0, 3), (16, 10))
+SUMS = ((7,),)
+REGRESSION = ("normal", "wide", "kink", "nonfinite")
+FLOAT64 = DTYPES["float64"]
+
+
+def _variant(reduction: str, shapes: tuple, weights: str = "", **options) -> tuple[Variant, tuple]:
+    """A variant and the shapes it runs on, e.g. _variant("none", ELEMENTWISE, "weight", beta=0.5)
+    labelled "weight,beta=0.5,none"; ``weights`` names the optional arrays the sampler adds."""
+    named = [k if v is True else f"{k}={v:g}" for k, v in options.items()]
+    label = ",".join([weights] * bool(weights) + named + [reduction])
+    return Variant(label, {**options, "reduction": reduction}, {"weights": weights}), shapes
+
+
+# -- samplers: (x, t) per value family; _sampler casts them to the dtype ----------------------------
+
+def _mix(rng: np.random.Generator, values: np.ndarray, specials: list[float], share: float = 0.4) -> np.ndarray:
+    """``values`` with about ``share`` of the elements replaced by random picks from ``specials``."""
+    pick = rng.random(values.shape) < share
+    return np.where(pick, rng.choice(specials, size=values.shape), values)
+
+
+def _hard_and_soft(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Binary targets: exact 0 and 1 (hard labels) mixed with fractions in (0, 1) (soft labels)."""
+    return _mix(rng, rng.uniform(0, 1, shape), [0.0, 1.0], 0.5)
+
+
+def _regression(rng, shape, dtype, fam, options):
+    """x and t; ``kink`` puts dyadic values k/8 with exact ties x == t and |x - t| == beta (delta),
+    ``smooth`` keeps x - t at least 0.05 away from both."""
+    edge = options.get("beta", options.get("delta", 1.0))  # where the loss turns from quadratic to linear
+    if fam == "kink":
+        t = rng.integers(-24, 25, shape) / 8
+        x = t + _mix(rng, rng.integers(-16, 17, shape) / 8, [0.0, edge, -edge], 0.75)
+        return x, t
+    if fam == "smooth":
+        t = rng.standard_normal(shape)
+        return t + FAMILIES["smooth"](rng, shape, FLOAT64, Hints(kinks=(0.0, edge, -edge))), t
+    return FAMILIES[fam](rng, shape, dtype, Hints()), FAMILIES[fam](rng, shape, dtype, Hints())
+
+
+_P_T_PAIRS = ((0.0, 0.0), (0.0, 1.0), (0.0, 0.5), (1.0, 0.0), (1.0, 1.0), (1.0, 0.5))
+
+
+def _probabilities(rng, shape, dtype, fam, options):
+    """p and t in [0, 1]. ``kink``: p exactly 0 and 1 against every t in {0, 1, 0.5}; ``subnormal``:
+    the dtype's tiniest p (log p clamps at -100 in float32/float64) and p = 1; ``wide``: saturated
+    p = sigmoid(U(-60, 60)); ``smooth``: p in [0.1, 0.9], t in [0.05, 0.95]."""
+    if fam == "smooth":
+        return rng.uniform(0.1, 0.9, shape), rng.uniform(0.05, 0.95, shape)
+    t = _hard_and_soft(rng, shape)
+    if fam == "wide":
+        return 1 / (1 + np.exp(-rng.uniform(-60, 60, shape))), t
+    if fam == "subnormal":
+        tiny = np.abs(FAMILIES["subnormal"](rng, shape, dtype, Hints()).astype(np.float64))
+        return _mix(rng, tiny, [1.0], 0.3), t
+    p = rng.uniform(0, 1, shape)
+    if fam == "kink":
+        p, t = _mix(rng, p, [0.0, 1.0, 0.5]), _mix(rng, t, [0.5])
+        at = rng.permutation(p.size)[: len(_P_T_PAIRS)]
+        pairs = np.array(_P_T_PAIRS)[rng.permutation(len(_P_T_PAIRS))[: at.size]]
+        p.flat[at], t.flat[at] = pairs[:, 0], pairs[:, 1]
+    return p, t
+
+
+def _logits(rng, shape, dtype, fam, options):
+    """Logits from the family (saturated for ``wide``/``overflow``), hard and soft targets; ``nonfinite``
+    puts NaN/±inf in both."""
+    if fam == "smooth":
+        return rng.standard_normal(shape), rng.uniform(0, 1, shape)
+    t = _hard_and_soft(rng, shape)
+    if fam == "nonfinite":
+        t = _mix(rng, t, [np.nan, np.inf, -np.inf], 0.2)
+    return FAMILIES[fam](rng, shape, dtype, Hints()), t
+
+
+def _log_probabilities(rng, shape, dtype, fam, options):
+    """x (log-probabilities) from the family; t probabilities with ``kink`` holding exact zeros, or
+    log-probabilities (``log_target``) with ``kink`` holding -inf (log 0) and 0 (log 1).
+
+    With probability targets x is kept <= 0, as log-probabilities are: positive x would make the
+    terms of a 'sum'/'mean' cancel, which compares summation orders (torch's against NumPy's) rather
+    than the op. With ``log_target`` (run unreduced) x and t keep their signs, so that exp(t)
+    overflows float16 and ties x == t meet it."""
+    log_target = options.get("log_target", False)
+    x = FAMILIES["normal" if fam in ("kink", "smooth") else fam](rng, shape, dtype, Hints()).astype(np.float64)
+    x = x if log_target else -np.abs(x)
+    if fam == "kink" and log_target:
+        t = _mix(rng, rng.standard_normal(shape), [-np.inf, 0.0])
+    elif fam == "kink":
+        t = _mix(rng, rng.uniform(0, 1, shape), [0.0, -0.0, 1.0])
+    elif fam == "smooth":
+        t = rng.standard_normal(shape) if log_target else rng.uniform(0.1, 1, shape)
+    elif fam == "normal" and not log_target:
+        t = rng.uniform(0, 1, shape)
+    else:
+        t = FAMILIES[fam](rng, shape, dtype, Hints()).astype(np.float64)
+        t = t if log_target else np.abs(t)
+    return x, t
+
+
+def _sampler(draw, first: str):
+    def sample(rng, dtype, shape, fam, variant, hints):
+        x, t = draw(rng, shape, dtype, fam, variant.options)
+        arrays = {first: cast(x, dtype), "t": cast(t, dtype)}
+        weights = variant.sampling["weights"]
+        if weights in ("weight", "both"):  # one weight per sample, broadcast over the rest: k/4 in [0, 2]
+            arrays["weight"] = cast(rng.integers(0, 9, shape[:1] + (1,) * (len(shape) - 1)) / 4, dtype)
+        if weights in ("pos_weight", "both"):  # one per class (last dimension), below and above 1
+            arrays["pos_weight"] = cast(rng.integers(1, 17, shape[-1:]) / 4, dtype)
+        return arrays
+
+    return sample
+
+
+# -- bad inputs and registration -------------------------------------------------------------------
+
+def _call(x=None, t=None, **options):
+    """A call on (4, 3) inputs valid for every loss here (0.5 and 0.25), with one thing changed."""
+    x = np.full((4, 3), 0.5) if x is None else x
+    t = np.full((4, 3), 0.25) if t is None else t
+    return lambda rng: ((x, t), options)
+
+
+_COMMON_BAD = (
+    BadInput("t_shape", _call(t=np.full(3, 0.25)), ValueError, r"\(3,\).*\(4, 3\)"),
+    BadInput("t_int64", _call(t=np.ones((4, 3), np.int64)), TypeError, "t must be a floating"),
+    BadInput("dtype_mix", _call(t=np.full((4, 3), 0.25, np.float32)), TypeError, "float64.*float32"),
+    BadInput("reduction", _call(reduction="avg"), ValueError, "'avg' is not a valid value for reduction"),
+)
+
+
+def _loss(name, torch_fn, draw, families, variants, inputs=("x", "t"), bad=(), doc=""):
+    shapes_of = {v.label: shapes for v, shapes in variants}
+    return register(
+        OpSpec(
+            name=name,
+            inputs=inputs,
+            grads=inputs,  # torch differentiates the target too
+            torch_fn=torch_fn,
+            sample=_sampler(draw, inputs[0]),
+            shapes=tuple(dict.fromkeys(s for _, shapes in variants for s in shapes)),
+            families=families,
+            variants=tuple(v for v, _ in variants),
+            reduces=True,  # 'mean'/'sum' add up the terms
+            bad_inputs=_COMMON_BAD + bad,
+            applies=lambda variant, shape: shape in shapes_of[variant.label],
+            doc=doc,
+        )
+    )
+
+
+def _reductions(**options) -> tuple:
+    return tuple(_variant(r, s, **options) for r, s in (("none", ELEMENTWISE), ("mean", MEANS), ("sum", SUMS)))
+
+
+_loss("mse_loss", F.mse_loss, _regression, REGRESSION, _reductions(), doc="(x - t)^2; gradient 2 (x - t)")
+_loss("l1_loss", F.l1_loss, _regression, REGRESSION, _reductions(), doc="|x - t|; abs'(0) = abs'(NaN) = 0 as in torch")
+_loss(
+    "smooth_l1_loss", F.smooth_l1_loss, _regression, REGRESSION,
+    (_variant("none", ELEMENTWISE, beta=0.5), _variant("mean", MEANS), _variant("sum", SUMS, beta=0.0)),
+    bad=(BadInput("beta", _call(beta=-1.0), ValueError, "beta must be non-negative"),),
+    doc="quadratic below beta; beta = 0 is l1_loss, whose gradient at NaN is 0 (smooth_l1's is NaN)",
+)
+_loss(
+    "huber_loss", F.huber_loss, _regression, REGRESSION,
+    (_variant("none", ELEMENTWISE, delta=0.5), _variant("mean", MEANS), _variant("sum", SUMS, delta=2.0)),
+    bad=tuple(BadInput(f"delta={d:g}", _call(delta=d), ValueError, "delta must be positive") for d in (0.0, -1.0)),
+    doc="quadratic below delta, slope delta above",
+)
+
+
+def _not_probability(name: str, value: float):
+    """binary_cross_entropy's p (or t) with one element outside [0, 1]; torch raises RuntimeError."""
+    changed = np.full((4, 3), 0.5)
+    changed[1, 2] = value
+    call = _call(x=changed) if name == "p" else _call(t=changed)
+    match = rf"{name} must lie in \[0, 1\], got {re.escape(str(value))} at index \(1, 2\)"
+    return BadInput(f"{name}={value:g}", call, ValueError, match)
+
+
+_WEIGHT_SHAPE = BadInput("weight_shape", _call(weight=np.ones(4)), ValueError, r"weight of shape \(4,\)")
+
+_loss(
+    "binary_cross_entropy", F.binary_cross_entropy, _probabilities, ("normal", "wide", "kink", "subnormal"),
+    (_variant("mean", MEANS), _variant("none", ELEMENTWISE, "weight"), _variant("sum", SUMS, "weight")),
+    inputs=("p", "t"),
+    bad=(
+        _not_probability("p", 1.5), _not_probability("p", -0.25), _not_probability("p", np.nan),
+        _not_probability("t", 2.0), _WEIGHT_SHAPE,
+    ),
+    doc="logs clamped at -100; dp = (p - t) / max((1 - p) p, 1e-12 in the dtype: 0 in float16); dt = -logit(p)",
+)
+_loss(
+    "binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits, _logits,
+    ("normal", "wide", "overflow", "nonfinite"),
+    (
+        _variant("mean", MEANS), _variant("none", ELEMENTWISE, "weight"), _variant("sum", SUMS, "pos_weight"),
+        _variant("mean", ((16, 10),), "both"),
+    ),
+    bad=(
+        _WEIGHT_SHAPE,
+        BadInput("pos_weight_shape", _call(pos_weight=np.ones(4)), ValueError, r"pos_weight of shape \(4,\)"),
+    ),
+    doc="(1 - t) x - (1 + (pos_weight - 1) t) log sigmoid(x); pos_weight per class (last dimension)",
+)
+
+
+def _kl_div(x, t, reduction="mean", log_target=False):
+    with warnings.catch_warnings():  # torch warns that 'mean' is not the KL divergence ('batchmean' is)
+        warnings.simplefilter("ignore", UserWarning)
+        return F.kl_div(x, t, reduction=reduction, log_target=log_target)
+
+
+_loss(
+    "kl_div", _kl_div, _log_probabilities, ("normal", "wide", "kink", "nonfinite", "overflow"),
+    (
+        _variant("batchmean", MEANS), _variant("mean", SUMS), _variant("none", ELEMENTWISE),
+        _variant("sum", SUMS), _variant("none", ELEMENTWISE, log_target=True),
+    ),
+    bad=(BadInput("reduction_batch", _call(reduction="batch"), ValueError, "'batchmean'"),),
+    doc="xlogy(t, t) - t x (gradient wrt t NaN at t = 0, as torch's), or exp(t) (t - x) with log_target; "
+    "'batchmean' divides the sum by x.shape[0]",
+)
