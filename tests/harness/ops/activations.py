@@ -98,23 +98,9 @@ def _full_default(variant: Variant, shape: tuple[int, ...]) -> bool:
 def _activation(name, torch_fn, families, kinks=(), variants=DEFAULT_VARIANTS, bad=(), sample=None, doc=""):
     """Register a one-input activation: like seed.elementwise, with this group's shapes, its own
     families and sampler, and the nan_forward property when the sampler leaves NaN out."""
-    nan_free = sample is _NO_NAN
-    return register(
-        OpSpec(
-            name=name,
-            inputs=("x",),
-            grads=("x",),
-            torch_fn=torch_fn,
-            sample=sample or _x_sampler(),
-            shapes=ACT_SHAPES,
-            families=families,
-            variants=variants,
-            kinks=kinks,
-            bad_inputs=bad,
-            applies=_full_default,
-            properties=(_nan_forward(name),) if nan_free else (),
-            doc=doc,
-        )
+    return elementwise(
+        name, torch_fn, kinks, variants, bad, doc=doc, sample=sample or _x_sampler(), shapes=ACT_SHAPES,
+        families=families, applies=_full_default, properties=(_nan_forward(name),) if sample is _NO_NAN else (),
     )
 
 

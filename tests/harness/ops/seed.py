@@ -19,22 +19,20 @@ ZEROS = (0.0, -0.0)
 DEFAULT_VARIANTS = (Variant(),)
 
 
-def elementwise(name: str, torch_fn, kinks=(), variants=DEFAULT_VARIANTS, bad=(), positive=False, doc="") -> OpSpec:
-    """Register a one-input elementwise op over the elementwise shapes and value families."""
+def elementwise(
+    name: str, torch_fn, kinks=(), variants=DEFAULT_VARIANTS, bad=(), positive=False, doc="", **fields
+) -> OpSpec:
+    """Register a one-input elementwise op over the elementwise shapes and value families; ``fields``
+    override any other OpSpec field (shapes, families, sample, applies, properties)."""
+    defaults = {
+        "sample": same_shape_inputs("x"),
+        "shapes": ELEMENTWISE_SHAPES,
+        "families": ELEMENTWISE + (("kink",) if kinks else ()),
+    }
     return register(
         OpSpec(
-            name=name,
-            inputs=("x",),
-            grads=("x",),
-            torch_fn=torch_fn,
-            sample=same_shape_inputs("x"),
-            shapes=ELEMENTWISE_SHAPES,
-            families=ELEMENTWISE + (("kink",) if kinks else ()),
-            variants=variants,
-            kinks=kinks,
-            positive=positive,
-            bad_inputs=bad,
-            doc=doc,
+            name=name, inputs=("x",), grads=("x",), torch_fn=torch_fn, variants=variants, kinks=kinks,
+            positive=positive, bad_inputs=bad, doc=doc, **{**defaults, **fields},
         )
     )
 
