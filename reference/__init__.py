@@ -11,6 +11,7 @@ Each module lists its public pairs in ``__all__``; this package re-exports all o
 from reference import (
     activations,
     classification,
+    conv,
     dropout,
     linear,
     losses,
@@ -23,6 +24,7 @@ from reference import (
 )
 from reference.activations import *  # noqa: F403
 from reference.classification import *  # noqa: F403
+from reference.conv import *  # noqa: F403
 from reference.dropout import *  # noqa: F403
 from reference.linear import *  # noqa: F403
 from reference.losses import *  # noqa: F403
@@ -34,6 +36,6 @@ from reference.smooth import *  # noqa: F403
 from reference.softmax import *  # noqa: F403
 
 _MODULES = (
-    activations, classification, dropout, linear, losses, nodes, normalization, piecewise, shape, smooth, softmax,
+    activations, classification, conv, dropout, linear, losses, nodes, normalization, piecewise, shape, smooth, softmax,
 )
 __all__ = sorted(name for module in _MODULES for name in module.__all__)

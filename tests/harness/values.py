@@ -141,6 +141,18 @@ def neginf(rng, shape, dtype, hints):
     return cast(np.where(pick | (rng.random(shape) < 0.5), v, -np.inf), dtype)
 
 
+@family
+def ties(rng, shape, dtype, hints):
+    """Small integers in {-1, 0, 1}: most pooling windows hold a tied maximum, some are all equal."""
+    return cast(rng.integers(-1, 2, size=shape), dtype)
+
+
+@family
+def zeros(rng, shape, dtype, hints):
+    """All zeros (+0.0 and -0.0): every window ties, and every max is a signed zero."""
+    return cast(rng.choice([0.0, -0.0], size=shape), dtype)
+
+
 FAMILY_DOCS = {name: (fn.__doc__ or "").split("\n")[0] for name, fn in FAMILIES.items()}
 
 

@@ -1,0 +1,218 @@
+"""Registry entries for im2col/col2im, conv1d, conv2d and conv_transpose2d (issue 4)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch.nn.functional as F
+
+from harness.registry import BadInput, OpSpec, Variant, register
+from harness.values import FAMILIES, cast
+
+CONV_FAMILIES = ("normal", "wide", "subnormal", "nonfinite")
+
+
+def _weights(rng, dtype, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
+    """Weights at the usual 1/sqrt(fan_in) scale (the input carries the case's value family)."""
+    return cast(rng.standard_normal(shape) / math.sqrt(max(fan_in, 1)), dtype)
+
+
+# -- im2col / col2im -----------------------------------------------------------------------------------
+
+UNFOLD = (
+    Variant("k=3", {"kernel_size": 3}),
+    Variant("k=(2,3),stride=2,padding=1,dilation=(1,2)",
+            {"kernel_size": (2, 3), "stride": 2, "padding": 1, "dilation": (1, 2)}),
+)
+FOLD_SIZE = (7, 6)
+
+
+def _blocks(variant: Variant, size: tuple[int, int]) -> int:
+    o = variant.options
+    k = o["kernel_size"] if isinstance(o["kernel_size"], tuple) else (o["kernel_size"],) * 2
+    d = o.get("dilation", 1)
+    d = d if isinstance(d, tuple) else (d, d)
+    s, p = o.get("stride", 1), o.get("padding", 0)
+    return math.prod((n + 2 * p - di * (ki - 1) - 1) // s + 1 for n, ki, di in zip(size, k, d, strict=True))
+
+
+def _kk(variant: Variant) -> int:
+    k = variant.options["kernel_size"]
+    return math.prod(k) if isinstance(k, tuple) else k * k
+
+
+register(
+    OpSpec(
+        name="im2col",
+        inputs=("x",),
+        grads=("x",),
+        torch_fn=F.unfold,
+        sample=lambda rng, dtype, shape, fam, variant, hints: {"x": FAMILIES[fam](rng, shape, dtype, hints)},
+        shapes=((2, 3, 7, 6), (1, 2, 4, 5), (0, 3, 7, 6)),
+        families=("normal", "nonfinite"),
+        variants=UNFOLD,
+        reduces=True,  # backward adds overlapping windows
+        bad_inputs=(
+            BadInput("x_3d", lambda rng: ((np.ones((3, 7, 6)), 3), {}), ValueError, r"\(N, C, H, W\)"),
+            BadInput("too_small", lambda rng: ((np.ones((1, 1, 2, 2)), 3), {}), ValueError, "output size"),
+            BadInput("stride_0", lambda rng: ((np.ones((1, 1, 4, 4)), 2), {"stride": 0}), ValueError, "stride"),
+        ),
+        doc="F.unfold: kernel, stride, padding, dilation; backward sums overlapping windows (col2im)",
+    )
+)
+
+
+def _fold_shapes() -> tuple[tuple[int, ...], ...]:
+    return tuple((n, c * _kk(v), _blocks(v, FOLD_SIZE)) for v in UNFOLD for n, c in ((2, 3), (1, 1), (0, 2)))
+
+
+register(
+    OpSpec(
+        name="col2im",
+        inputs=("cols",),
+        grads=("cols",),
+        torch_fn=F.fold,
+        sample=lambda rng, dtype, shape, fam, variant, hints: {"cols": FAMILIES[fam](rng, shape, dtype, hints)},
+        shapes=_fold_shapes(),
+        families=("normal", "wide", "nonfinite"),
+        variants=tuple(Variant(v.label, {"output_size": FOLD_SIZE, **v.options}) for v in UNFOLD),
+        applies=lambda variant, shape: shape[2] == _blocks(variant, FOLD_SIZE) and shape[1] % _kk(variant) == 0,
+        reduces=True,
+        magnitude=True,
+        bad_inputs=(
+            BadInput("blocks", lambda rng: ((np.ones((1, 9, 5)), (5, 6), 3), {}), ValueError, r"\(N, C \* 9, 12\)"),
+            BadInput("cols_2d", lambda rng: ((np.ones((9, 12)), (5, 6), 3), {}), ValueError, r"\(9, 12\)"),
+        ),
+        doc="F.fold: the adjoint of im2col, summing where windows overlap",
+    )
+)
+
+
+# -- conv2d / conv1d -------------------------------------------------------------------------------------
+
+def _conv_sample(spatial: int):
+    """x from the family; W (C_out, C_in / groups, *kernel) and an optional bias, from the variant's
+    ``sampling``: kernel (default 3), out (C_out, default 6), bias (default True)."""
+
+    def sample(rng, dtype, shape, fam, variant, hints):
+        groups = variant.options.get("groups", 1)
+        kernel = variant.sampling.get("kernel", (3,) * spatial)
+        c_out = variant.sampling.get("out", 6)
+        w_shape = (c_out, shape[1] // groups, *kernel)
+        w = _weights(rng, dtype, w_shape, math.prod(w_shape[1:]))
+        arrays = {"x": FAMILIES[fam](rng, shape, dtype, hints), "W": w}
+        if variant.sampling.get("bias", True):
+            arrays["b"] = cast(rng.standard_normal(c_out), dtype)
+        return arrays
+
+    return sample
+
+
+CONV2D = (
+    Variant(),
+    Variant("stride=2,padding=1", {"stride": 2, "padding": 1}),
+    Variant("padding=same", {"padding": "same"}),
+    Variant("padding=same,k=(2,4),dilation=2", {"padding": "same", "dilation": 2}, {"kernel": (2, 4)}),
+    Variant("padding=valid,no_bias", {"padding": "valid"}, {"bias": False}),
+    Variant("dilation=2,padding=(2,1)", {"dilation": 2, "padding": (2, 1)}),
+    Variant("groups=2", {"groups": 2}),
+    Variant("depthwise", {"groups": 4, "padding": 1}, {"out": 8}),
+    Variant("k=(3,2),stride=(2,1),padding=(1,0)", {"stride": (2, 1), "padding": (1, 0)}, {"kernel": (3, 2)}),
+)
+CONV1D = (
+    Variant(),
+    Variant("stride=2,padding=1", {"stride": 2, "padding": 1}),
+    Variant("padding=same,dilation=2", {"padding": "same", "dilation": 2}),
+    Variant("groups=2,no_bias", {"groups": 2}, {"bias": False}),
+    Variant("depthwise,k=4", {"groups": 4}, {"out": 4, "kernel": (4,)}),
+)
+
+
+def _conv_call(x_shape, w_shape, b=True, w_dtype=np.float64, **options):
+    def build(rng):
+        arrays = {"b": np.ones(w_shape[0], w_dtype)} if b else {}
+        return (np.ones(x_shape), np.ones(w_shape, w_dtype)), {**arrays, **options}
+
+    return build
+
+
+def _conv_bad(op: str, x: tuple, w: tuple) -> tuple[BadInput, ...]:
+    """Invalid configurations; ``x``/``w`` valid shapes with 4 input channels and a kernel of 3."""
+    return (
+        BadInput("groups", _conv_call(x, (6, 2) + w[2:], groups=3), ValueError, "divisible by groups 3"),
+        BadInput("channels", _conv_call(x, (6, 3) + w[2:]), ValueError, r"expects 3 input channels"),
+        BadInput("too_small", _conv_call(x[:2] + (2,) * (len(x) - 2), w), ValueError, "output size"),
+        BadInput("same_strided", _conv_call(x, w, padding="same", stride=2), ValueError, "strided"),
+        BadInput("padding_word", _conv_call(x, w, padding="full"), ValueError, "'full'"),
+        BadInput("bias_size", lambda rng: ((np.ones(x), np.ones(w)), {"b": np.ones(5)}), ValueError, r"\(6,\)"),
+        BadInput("dtype_mix", _conv_call(x, w, w_dtype=np.float32), TypeError, "float32"),
+    )
+
+
+for _name, _fn, _shapes, _variants, _w in (
+    ("conv2d", F.conv2d, ((2, 4, 7, 6), (1, 4, 4, 4), (0, 4, 5, 5)), CONV2D, (6, 4, 3, 3)),
+    ("conv1d", F.conv1d, ((2, 4, 9), (1, 4, 5), (3, 4, 16)), CONV1D, (6, 4, 3)),
+):
+    register(
+        OpSpec(
+            name=_name,
+            inputs=("x", "W"),
+            grads=("x", "W", "b"),
+            torch_fn=lambda x, W, b=None, _fn=_fn, **options: _fn(x, W, b, **options),
+            sample=_conv_sample(len(_shapes[0]) - 2),
+            shapes=_shapes,
+            families=CONV_FAMILIES,
+            variants=_variants,
+            reduces=True,
+            magnitude=True,
+            fd_max_size=64,
+            bad_inputs=_conv_bad(_name, _shapes[0], _w),
+            doc=f"F.{_name}: stride, padding (int, tuple, 'same', 'valid'), dilation, groups, optional bias",
+        )
+    )
+
+
+# -- conv_transpose2d ------------------------------------------------------------------------------------
+
+def _transpose_sample(rng, dtype, shape, fam, variant, hints):
+    groups = variant.options.get("groups", 1)
+    kernel, c_out = variant.sampling.get("kernel", (3, 3)), variant.sampling.get("out", 6)
+    w_shape = (shape[1], c_out // groups, *kernel)
+    arrays = {"x": FAMILIES[fam](rng, shape, dtype, hints), "W": _weights(rng, dtype, w_shape, shape[1])}
+    if variant.sampling.get("bias", True):
+        arrays["b"] = cast(rng.standard_normal(c_out), dtype)
+    return arrays
+
+
+CONV_TRANSPOSE = (
+    Variant(),
+    Variant("stride=2,padding=1,output_padding=1", {"stride": 2, "padding": 1, "output_padding": 1}),
+    Variant("groups=2,no_bias", {"groups": 2}, {"bias": False}),
+    Variant("dilation=2,stride=3,output_padding=(1,0)", {"dilation": 2, "stride": 3, "output_padding": (1, 0)}),
+    Variant("k=(2,3),stride=(1,2),padding=(0,1)", {"stride": (1, 2), "padding": (0, 1)}, {"kernel": (2, 3)}),
+)
+
+register(
+    OpSpec(
+        name="conv_transpose2d",
+        inputs=("x", "W"),
+        grads=("x", "W", "b"),
+        torch_fn=lambda x, W, b=None, **options: F.conv_transpose2d(x, W, b, **options),
+        sample=_transpose_sample,
+        shapes=((2, 4, 4, 5), (1, 4, 3, 3), (0, 4, 3, 3)),
+        families=CONV_FAMILIES,
+        variants=CONV_TRANSPOSE,
+        reduces=True,
+        magnitude=True,
+        bad_inputs=(
+            BadInput("output_padding", _conv_call((1, 4, 3, 3), (4, 2, 3, 3), b=False, output_padding=1), ValueError,
+                     "smaller than either stride"),
+            BadInput("channels", _conv_call((1, 4, 3, 3), (3, 2, 3, 3), b=False), ValueError, "expects 3 input"),
+            BadInput("groups", _conv_call((1, 4, 3, 3), (4, 2, 3, 3), b=False, groups=3), ValueError, "groups 3"),
+            BadInput("too_small", _conv_call((1, 4, 1, 1), (4, 2, 1, 1), b=False, padding=1), ValueError,
+                     "output size"),
+        ),
+        doc="F.conv_transpose2d: stride, padding, output_padding, dilation, groups; W (C_in, C_out / groups, kH, kW)",
+    )
+)
