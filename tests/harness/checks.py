@@ -47,23 +47,33 @@ def _forward(ctx: Ctx, inputs: dict[str, np.ndarray]):
     return spec.named(result), cache
 
 
-def _backward(ctx: Ctx, cache, dout: np.ndarray, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _backward(ctx: Ctx, cache, douts: dict[str, np.ndarray], inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     spec = ctx.case.spec
     bwd = ctx.impl.get(spec.backward_name)
-    before = snapshot({"dout": dout})
-    grads = _quiet(ctx, "backward", lambda: bwd(cache, dout))
-    ctx.unchanged({"dout": dout}, before, "backward")
+    before = snapshot(douts)
+    grads = _quiet(ctx, "backward", lambda: bwd(cache, spec.pack(douts)))
+    ctx.unchanged(douts, before, "backward")
     missing = [f"d{n}" for n in spec.grads_of(inputs) if f"d{n}" not in (grads or {})]
     if missing:
         ctx.fail("gradients", f"backward returned {sorted(grads or {})}, missing {missing}")
     return grads
 
 
-def _dout(ctx: Ctx, out_shape: tuple[int, ...], zero: bool = False) -> np.ndarray:
-    """A random upstream gradient (never all ones), laid out like the case's inputs."""
+def _douts(ctx: Ctx, outs: dict[str, np.ndarray], zero: bool = False) -> dict[str, np.ndarray]:
+    """A random upstream gradient (never all ones) for each output that takes one, shaped like it and
+    laid out like the case's inputs. Keyed "dout" for the first output, "dout_<name>" for the others."""
     dt = ctx.case.dt
-    d = np.zeros(out_shape, dt.np) if zero else normal(ctx.rng, out_shape, dt, None)
-    return LAYOUTS[ctx.case.layout].apply(d)
+    douts = {}
+    for name in ctx.case.spec.dout_names:
+        shape = np.shape(outs[name])
+        d = np.zeros(shape, dt.np) if zero else normal(ctx.rng, shape, dt, None)
+        douts[name] = LAYOUTS[ctx.case.layout].apply(d)
+    return douts
+
+
+def _shown(spec: OpSpec, douts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """douts under the names failure messages show: "dout" for the first output, "dout_<name>" else."""
+    return {("dout" if k == spec.outputs[0] else f"dout_{k}"): d for k, d in douts.items()}
 
 
 def forward(ctx: Ctx) -> None:
@@ -80,17 +90,18 @@ def forward(ctx: Ctx) -> None:
         )
 
 
-def _expected_grads(ctx: Ctx, inputs, out, dout):
+def _expected_grads(ctx: Ctx, inputs, out, douts):
     """torch's gradients, and a float64 recomputation of them for the low-precision arbiter."""
     case, spec = ctx.case, ctx.case.spec
     if spec.torch_backward_from_out and case.dt.low_precision and isinstance(out, np.ndarray):
+        dout = douts[spec.outputs[0]]
         return (
             torch_grads_from_out(spec, case.var, out, dout),
             lambda: torch_grads_from_out(spec, case.var, out.astype(np.float64), dout.astype(np.float64)),
         )
     return (
-        torch_grads(spec, case.var, inputs, dout),
-        lambda: torch_grads(spec, case.var, as_float64(inputs, case.dt.np), dout.astype(np.float64)),
+        torch_grads(spec, case.var, inputs, douts),
+        lambda: torch_grads(spec, case.var, as_float64(inputs, case.dt.np), as_float64(douts, case.dt.np)),
     )
 
 
@@ -99,15 +110,14 @@ def backward(ctx: Ctx, zero: bool = False) -> None:
     give gradients that are exactly zero wherever torch's are not NaN."""
     case, spec = ctx.case, ctx.case.spec
     inputs = case.sample(ctx.rng)
-    expected_out = torch_forward(spec, case.var, inputs)[spec.outputs[0]]
-    dout = _dout(ctx, expected_out.shape, zero)
+    douts = _douts(ctx, torch_forward(spec, case.var, inputs), zero)
     outs, cache = _forward(ctx, inputs)
-    grads = _backward(ctx, cache, dout, inputs)
-    expected, expected64 = _expected_grads(ctx, inputs, outs[spec.outputs[0]], dout)
-    scales = magnitudes(spec, case.var, inputs, dout) if spec.magnitude else {}
+    grads = _backward(ctx, cache, douts, inputs)
+    expected, expected64 = _expected_grads(ctx, inputs, outs[spec.outputs[0]], douts)
+    scales = magnitudes(spec, case.var, inputs, douts) if spec.magnitude else {}
     for n in spec.grads_of(inputs):
         ctx.compare(
-            f"d{n}", grads[f"d{n}"], expected[n], case.dt, spec.tol(case.dt), {**inputs, "dout": dout},
+            f"d{n}", grads[f"d{n}"], expected[n], case.dt, spec.tol(case.dt), {**inputs, **_shown(spec, douts)},
             reference64=lambda n=n: expected64()[n],
             signed_zeros=not spec.reduces,
             scale=scales.get(n),
@@ -121,12 +131,13 @@ def gradcheck(ctx: Ctx) -> None:
     case, spec = ctx.case, ctx.case.spec
     inputs = case.sample(ctx.rng)
     outs, cache = _forward(ctx, inputs)
-    dout = _dout(ctx, np.shape(outs[spec.outputs[0]]))
-    grads = _backward(ctx, cache, dout, inputs)
+    douts = _douts(ctx, outs)
+    grads = _backward(ctx, cache, douts, inputs)
     fwd = ctx.impl.get(spec.forward_name)
 
     def loss(xs: dict[str, np.ndarray]) -> float:
-        return float(np.sum(spec.named(spec.call(fwd, xs, case.var)[0])[spec.outputs[0]] * dout))
+        result = spec.named(spec.call(fwd, xs, case.var)[0])
+        return float(sum(np.sum(result[k] * d) for k, d in douts.items()))
 
     names = spec.grads_of(inputs)
     numeric = central_differences(loss, inputs, names)
@@ -137,14 +148,14 @@ def gradcheck(ctx: Ctx) -> None:
         )
 
 
-def _run(ctx: Ctx, inputs: dict[str, np.ndarray], dout: np.ndarray | None):
-    """Forward, then backward with ``dout`` (drawn and remembered on first use)."""
+def _run(ctx: Ctx, inputs: dict[str, np.ndarray], douts: dict[str, np.ndarray] | None):
+    """Forward, then backward with ``douts`` (drawn and remembered on first use)."""
     spec = ctx.case.spec
     outs, cache = _forward(ctx, inputs)
-    if dout is None:
-        dout = normal(ctx.rng, np.shape(outs[spec.outputs[0]]), ctx.case.dt, None)
-    grads = _backward(ctx, cache, dout, inputs) if spec.grads_of(inputs) else {}
-    return {**outs, **grads}, cache, dout
+    if douts is None:
+        douts = {k: normal(ctx.rng, np.shape(outs[k]), ctx.case.dt, None) for k in spec.dout_names}
+    grads = _backward(ctx, cache, douts, inputs) if spec.grads_of(inputs) else {}
+    return {**outs, **grads}, cache, douts
 
 
 def _same(ctx: Ctx, got: dict, want: dict, inputs: dict[str, np.ndarray], tol: Tol, oracle: str) -> None:
@@ -158,8 +169,8 @@ def layout(ctx: Ctx) -> None:
     case, spec = ctx.case, ctx.case.spec
     inputs = case.sample(ctx.rng)
     contiguous = {n: LAYOUTS["C"].apply(a) for n, a in inputs.items()}
-    want, _, dout = _run(ctx, contiguous, None)
-    got, _, _ = _run(ctx, inputs, LAYOUTS[case.layout].apply(dout))
+    want, _, douts = _run(ctx, contiguous, None)
+    got, _, _ = _run(ctx, inputs, {k: LAYOUTS[case.layout].apply(d) for k, d in douts.items()})
     tol = spec.tol(case.dt) if spec.reduces else BITWISE
     _same(ctx, got, want, inputs, tol, "the same values in C order")
 
@@ -167,10 +178,10 @@ def layout(ctx: Ctx) -> None:
 def repeat(ctx: Ctx) -> None:
     """Forward twice and backward twice on one cache give bitwise identical results."""
     inputs = ctx.case.sample(ctx.rng)
-    first, cache, dout = _run(ctx, inputs, None)
+    first, cache, douts = _run(ctx, inputs, None)
     again = dict(_forward(ctx, inputs)[0])
     if ctx.case.spec.grads_of(inputs):
-        again.update(_backward(ctx, cache, dout, inputs))
+        again.update(_backward(ctx, cache, douts, inputs))
     _same(ctx, again, first, inputs, BITWISE, "the first call")
 
 
@@ -184,7 +195,10 @@ def bad_input(ctx: Ctx, spec: OpSpec, label: str) -> None:
     else:
         out, cache = fwd(*args, **kwargs)
         bwd = ctx.impl.get(spec.backward_name)
-        what, call = "backward", (lambda: bwd(cache, bad.dout(spec.named(out)[spec.outputs[0]])))
+        outs = spec.named(out)
+        douts = {k: np.zeros_like(outs[k]) for k in spec.dout_names}  # the first one made invalid
+        douts[spec.outputs[0]] = bad.dout(outs[spec.outputs[0]])
+        what, call = "backward", (lambda: bwd(cache, spec.pack(douts)))
     try:
         call()
     except Exception as err:

@@ -27,15 +27,19 @@ def torch_forward(spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray])
 
 
 def torch_grads(
-    spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray], dout: np.ndarray
+    spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray], douts: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """Gradients of ``<out, dout>`` (the first output) for every differentiable input, by name."""
+    """Gradients of ``sum_k <out_k, dout_k>`` over the outputs that take a dout, for every
+    differentiable input, by name."""
     t = _tensors(spec, inputs)
-    out = _outputs(spec, variant, t)[spec.outputs[0]]
+    outs = _outputs(spec, variant, t)
     names = spec.grads_of(inputs)
-    if not out.requires_grad:  # e.g. an op in eval mode whose output is its input untouched
+    pairs = [(outs[k], to_torch(d)) for k, d in douts.items() if outs[k].requires_grad]
+    if not pairs:  # e.g. an op in eval mode whose output is its input untouched
         return {n: np.zeros_like(inputs[n]) for n in names}
-    grads = torch.autograd.grad(out, [t[n] for n in names], grad_outputs=to_torch(dout), allow_unused=True)
+    grads = torch.autograd.grad(
+        [o for o, _ in pairs], [t[n] for n in names], grad_outputs=[d for _, d in pairs], allow_unused=True
+    )
     return {
         n: to_numpy(g) if g is not None else np.zeros_like(inputs[n])
         for n, g in zip(names, grads, strict=True)
@@ -78,13 +82,13 @@ def torch_grads_from_out(
     return {n: to_numpy(g) for n, g in grads.items()}
 
 
-def magnitudes(spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray], dout: np.ndarray | None):
-    """For a multilinear op, sum |terms| of the output (``dout`` None) or of each gradient, in float64."""
+def magnitudes(spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray], douts: dict | None):
+    """For a multilinear op, sum |terms| of the output (``douts`` None) or of each gradient, in float64."""
     if callable(spec.magnitude):
         wide = {n: a.astype(np.float64) if is_float(a) else a for n, a in inputs.items()}
-        scales = spec.magnitude(wide, None if dout is None else dout.astype(np.float64))
-        return scales.get("out") if dout is None else scales
+        scales = spec.magnitude(wide, None if douts is None else douts[spec.outputs[0]].astype(np.float64))
+        return scales.get("out") if douts is None else scales
     absolute = {n: np.abs(a.astype(np.float64)) if a.dtype.kind in "fV" else a for n, a in inputs.items()}
-    if dout is None:
+    if douts is None:
         return torch_forward(spec, variant, absolute)[spec.outputs[0]]
-    return torch_grads(spec, variant, absolute, np.abs(dout.astype(np.float64)))
+    return torch_grads(spec, variant, absolute, {k: np.abs(d.astype(np.float64)) for k, d in douts.items()})

@@ -96,6 +96,9 @@ class OpSpec:
     # Names of the forward's results. With more than one, forward and torch_fn return a tuple in
     # this order (e.g. batch_norm's updated running statistics); only the first takes a dout.
     outputs: tuple[str, ...] = ("out",)
+    # How many leading outputs take an upstream gradient (e.g. 3 for an LSTM's output, h_n, c_n).
+    # With more than one, backward receives a tuple of douts in output order.
+    grad_outputs: int = 1
     properties: tuple[Property, ...] = ()
     doc: str = ""
 
@@ -123,6 +126,15 @@ class OpSpec:
         """``fn(*positional inputs, **other arrays, **options)``: how the forward and torch_fn are called."""
         keywords = {k: v for k, v in arrays.items() if k not in self.inputs}
         return fn(*(arrays[n] for n in self.inputs), **keywords, **variant.options)
+
+    @property
+    def dout_names(self) -> tuple[str, ...]:
+        return self.outputs[: self.grad_outputs]
+
+    def pack(self, douts: Mapping[str, Any]) -> Any:
+        """The douts as backward takes them: one array, or a tuple in output order."""
+        values = tuple(douts[n] for n in self.dout_names)
+        return values[0] if self.grad_outputs == 1 else values
 
     def grads_of(self, arrays: Mapping[str, Any]) -> tuple[str, ...]:
         """The differentiable inputs present in this sample (an absent optional weight has none)."""
