@@ -18,6 +18,7 @@ from reference import (
     nodes,
     normalization,
     piecewise,
+    pool,
     shape,
     smooth,
     softmax,
@@ -31,11 +32,13 @@ from reference.losses import *  # noqa: F403
 from reference.nodes import *  # noqa: F403
 from reference.normalization import *  # noqa: F403
 from reference.piecewise import *  # noqa: F403
+from reference.pool import *  # noqa: F403
 from reference.shape import *  # noqa: F403
 from reference.smooth import *  # noqa: F403
 from reference.softmax import *  # noqa: F403
 
 _MODULES = (
-    activations, classification, conv, dropout, linear, losses, nodes, normalization, piecewise, shape, smooth, softmax,
+    activations, classification, conv, dropout, linear, losses, nodes, normalization, piecewise, pool, shape,
+    smooth, softmax,
 )
 __all__ = sorted(name for module in _MODULES for name in module.__all__)

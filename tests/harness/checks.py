@@ -24,6 +24,7 @@ from harness.values import LAYOUTS, normal
 
 FD_TOL = Tol(1e-3, 1e-5, "torch.autograd.gradcheck's tolerance for central differences with eps=1e-6")
 BITWISE = Tol(0.0, 0.0, "bitwise: the result must not depend on memory layout or on repetition")
+EXACT = Tol(0.0, 0.0, "exact: integer outputs (indices) must equal torch's")
 
 
 def _quiet(ctx: Ctx, what: str, call):
@@ -82,8 +83,9 @@ def forward(ctx: Ctx) -> None:
     outs, _ = _forward(ctx, inputs)
     expected = torch_forward(spec, case.var, inputs)
     for name in spec.outputs:
+        exact = expected[name].dtype.kind in "iub"  # indices and masks: exactly equal
         ctx.compare(
-            name, outs.get(name), expected[name], case.dt, spec.tol(case.dt), inputs,
+            name, outs.get(name), expected[name], case.dt, EXACT if exact else spec.tol(case.dt), inputs,
             reference64=lambda name=name: torch_forward(spec, case.var, as_float64(inputs, case.dt.np))[name],
             signed_zeros=not spec.reduces,
             scale=magnitudes(spec, case.var, inputs, None) if spec.magnitude and name == spec.outputs[0] else None,

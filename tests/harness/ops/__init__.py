@@ -1,3 +1,12 @@
 """Registry entries, one module per family of ops. Importing this package registers them all."""
 
-from harness.ops import activations, classification, conv, layers, losses, normalization, seed  # noqa: F401
+from harness.ops import (  # noqa: F401
+    activations,
+    classification,
+    conv,
+    layers,
+    losses,
+    normalization,
+    pool,
+    seed,
+)
