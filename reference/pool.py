@@ -143,22 +143,24 @@ def _first_valid(g: Geometry, axis: int) -> Array:
 
 
 def _max_windows(x4: Array, g: Geometry) -> tuple[Array, Array]:
-    """Each window's maximum and the row-major kernel offset that wins, by torch's rule."""
-    cols = windows(pad(x4, g, -np.inf), g)  # -inf padding never wins: a cell must be > the max so far
+    """Each window's maximum and the row-major kernel offset that wins, by torch's rule: the first
+    maximum, the last NaN, and for a window of -inf only its first cell inside the input (padding
+    is -inf and never wins)."""
+    n, c = x4.shape[:2]
+    k = math.prod(g.kernel)
+    flat = np.ascontiguousarray(windows(pad(x4, g, -np.inf), g)).reshape(n, c, k, *g.out)
+    with np.errstate(invalid="ignore"):  # (bfloat16 comparisons with NaN warn)
+        best = flat.max(axis=2)
+        arg = np.argmax(flat == best[:, :, None], axis=2)  # the first cell equal to the maximum
+    nan = np.isnan(flat)
+    if nan.any():
+        last_nan = k - 1 - np.argmax(nan[:, :, ::-1], axis=2)
+        arg = np.where(nan.any(axis=2), last_nan, arg)
     kw = g.kernel[1]
-    best = np.full(x4.shape[:2] + g.out, -np.inf, x4.dtype)
-    arg = np.zeros(best.shape, np.min_scalar_type(math.prod(g.kernel) - 1))
-    arg[...] = _first_valid(g, 0)[:, None] * kw + _first_valid(g, 1)[None, :]
-    has_nan = bool(np.isnan(x4).any())
-    for k, (i, j) in enumerate(np.ndindex(*g.kernel)):
-        v = cols[:, :, i, j]
-        with np.errstate(invalid="ignore"):  # (bfloat16 comparisons with NaN warn)
-            take = v > best  # strictly greater: the first maximum wins
-        if has_nan:
-            take |= np.isnan(v)  # every NaN wins
-        np.copyto(best, v, where=take)
-        np.copyto(arg, k, where=take)
-    return best, arg
+    first_valid = _first_valid(g, 0)[:, None] * kw + _first_valid(g, 1)[None, :]
+    arg = np.where(best == -np.inf, first_valid, arg)
+    # The winner's own value: of tied +0.0 and -0.0 the first one, as torch returns it.
+    return np.take_along_axis(flat, arg[:, :, None], axis=2)[:, :, 0], arg.astype(np.min_scalar_type(k - 1))
 
 
 def _indices(arg: Array, g: Geometry, width: int) -> Array:
@@ -184,7 +186,14 @@ def _max_forward(
 def _max_backward(op: str, cache: MaxPoolCache, dout: Array) -> dict[str, Array]:
     arg, g, image, in_shape, out_shape, dtype = cache
     gd = check_dout(op, dout, out_shape, dtype).reshape(arg.shape)
-    # Each window's dout goes to its winner; overlapping windows add up in the cell they share.
+    # Each window's dout goes to its winner (always an input cell); overlapping windows add up in the
+    # cell they share.
+    if dtype.itemsize >= 4:  # one weighted count over the winners' positions, in window order
+        n, c, h, w = image
+        at = _indices(arg, g, w) + (np.arange(n * c) * (h * w)).reshape(n, c, 1, 1)
+        dx = np.bincount(at.ravel(), weights=gd.astype(np.float64).ravel(), minlength=n * c * h * w)
+        return {"dx": down(dx, dtype).reshape(in_shape)}
+    # float16/bfloat16: added into the dtype one term at a time, in torch's order (see the module doc)
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and overflow, as in torch
         dxp = _add_in_order(lambda k: np.where(arg == k, gd, 0), _padded_shape(image, g), g, dtype)
     return {"dx": crop(dxp, g, image[2:]).reshape(in_shape)}
