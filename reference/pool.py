@@ -187,16 +187,10 @@ def _max_backward(op: str, cache: MaxPoolCache, dout: Array) -> dict[str, Array]
     arg, g, image, in_shape, out_shape, dtype = cache
     gd = check_dout(op, dout, out_shape, dtype).reshape(arg.shape)
     # Each window's dout goes to its winner (always an input cell); overlapping windows add up in the
-    # cell they share.
-    if dtype.itemsize >= 4:  # one weighted count over the winners' positions, in window order
-        n, c, h, w = image
-        at = _indices(arg, g, w) + (np.arange(n * c) * (h * w)).reshape(n, c, 1, 1)
-        dx = np.bincount(at.ravel(), weights=gd.astype(np.float64).ravel(), minlength=n * c * h * w)
-        return {"dx": down(dx, dtype).reshape(in_shape)}
-    # float16/bfloat16: added into the dtype one term at a time, in torch's order (see the module doc)
-    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and overflow, as in torch
-        dxp = _add_in_order(lambda k: np.where(arg == k, gd, 0), _padded_shape(image, g), g, dtype)
-    return {"dx": crop(dxp, g, image[2:]).reshape(in_shape)}
+    # cell they share, in output order.
+    nc, per_plane = image[0] * image[1], math.prod(g.out)
+    winners = _indices(arg, g, image[3]).reshape(nc, per_plane)
+    return {"dx": _add_at(gd.reshape(nc, per_plane), winners, image, dtype).reshape(in_shape)}
 
 
 def max_pool2d_forward(
@@ -397,10 +391,15 @@ def _cells(rows: AdaptiveWindows, cols: AdaptiveWindows, width: int) -> tuple[Ar
 
 def _add_at(terms: Array, cells: Array, image: tuple[int, ...], dtype: np.dtype) -> Array:
     """Add ``terms`` (N * C, M) into the flat cells ``cells`` (broadcastable to ``terms``) of a zero
-    (N, C, H, W) image in ``dtype``, one term at a time in order (np.add.at is unbuffered): each cell
-    receives its terms in output order, rounded after every addition, as torch's kernels add them."""
-    nc = image[0] * image[1]
-    dx = np.zeros((nc, image[2] * image[3]), dtype)
+    (N, C, H, W) image in ``dtype``. In float16/bfloat16 one term at a time in order (np.add.at is
+    unbuffered): each cell receives its terms in output order, rounded after every addition, as
+    torch's kernels add them."""
+    nc, hw = image[0] * image[1], image[2] * image[3]
+    if dtype.itemsize >= 4:  # float32/64: one weighted count, accumulated in float64, rounded once
+        at = np.broadcast_to(cells + (np.arange(nc) * hw)[:, None], terms.shape)
+        dx = np.bincount(at.ravel(), weights=np.asarray(terms, np.float64).ravel(), minlength=nc * hw)
+        return down(dx, dtype).reshape(image)
+    dx = np.zeros((nc, hw), dtype)
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and overflow, as in torch
         np.add.at(dx, (np.arange(nc)[:, None], cells), terms)
     return dx.reshape(image)
