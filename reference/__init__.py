@@ -10,6 +10,7 @@ Each module lists its public pairs in ``__all__``; this package re-exports all o
 
 from reference import (
     activations,
+    attention,
     classification,
     conv,
     dropout,
@@ -24,6 +25,7 @@ from reference import (
     softmax,
 )
 from reference.activations import *  # noqa: F403
+from reference.attention import *  # noqa: F403
 from reference.classification import *  # noqa: F403
 from reference.conv import *  # noqa: F403
 from reference.dropout import *  # noqa: F403
@@ -38,6 +40,7 @@ from reference.smooth import *  # noqa: F403
 from reference.softmax import *  # noqa: F403
 
 _MODULES = (
+    attention,
     activations, classification, conv, dropout, linear, losses, nodes, normalization, piecewise, pool, shape,
     smooth, softmax,
 )

@@ -28,6 +28,8 @@ __all__ = [
     "multi_margin_loss_forward",
     "nll_loss_backward",
     "nll_loss_forward",
+    "sequence_cross_entropy_backward",
+    "sequence_cross_entropy_forward",
 ]
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -307,3 +309,38 @@ def multi_margin_loss_backward(cache: MultiMarginCache, dout: Array) -> dict[str
         # x[y] enters every term with the opposite sign.
         dx[np.arange(lay.count), tg.index] = -coef.sum(axis=1) * s[:, 0]
     return {"dx": lay.back(dx, dtype)}
+
+
+# -- sequence_cross_entropy -------------------------------------------------------------------------
+
+class SequenceCrossEntropyCache(NamedTuple):
+    inner: CrossEntropyCache  # cross_entropy's cache on the (N * T, V) rows
+    shape: tuple[int, ...]  # x's shape (N, T, V)
+    out_shape: tuple[int, ...]  # (N, T) for reduction="none", else ()
+
+
+def sequence_cross_entropy_forward(
+    x: Array, t: Array, ignore_index: int = -100, reduction: str = "mean"
+) -> tuple[Array, SequenceCrossEntropyCache]:
+    """A language model's loss: logits x (N, T, V) for tokens t (N, T), i.e. ``F.cross_entropy(x.reshape(-1, V),
+    t.reshape(-1), ignore_index=..., reduction=...)``; "mean" averages over the tokens that are not
+    ``ignore_index`` (padding), "none" gives the (N, T) per-token losses."""
+    op = "sequence_cross_entropy"
+    x = floating(op, "x", x)
+    t = np.asarray(t)
+    if x.ndim != 3 or t.shape != x.shape[:2]:
+        raise ValueError(f"{op}: expected logits x (N, T, V) and tokens t (N, T), got x {x.shape} and t {t.shape}")
+    try:
+        out, inner = cross_entropy_forward(
+            x.reshape(-1, x.shape[2]), t.reshape(-1), ignore_index=ignore_index, reduction=reduction
+        )
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{op}: {err}") from None
+    out_shape = t.shape if reduction == "none" else ()
+    return out.reshape(out_shape), SequenceCrossEntropyCache(inner, x.shape, out_shape)
+
+
+def sequence_cross_entropy_backward(cache: SequenceCrossEntropyCache, dout: Array) -> dict[str, Array]:
+    inner, shape, out_shape = cache
+    dout = check_dout("sequence_cross_entropy", dout, out_shape, inner.dtype)
+    return {"dx": cross_entropy_backward(inner, dout.reshape(-1 if out_shape else ()))["dx"].reshape(shape)}

@@ -2,6 +2,7 @@
 
 from harness.ops import (  # noqa: F401
     activations,
+    attention,
     classification,
     conv,
     layers,
