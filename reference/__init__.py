@@ -20,6 +20,7 @@ from reference import (
     normalization,
     piecewise,
     pool,
+    recurrent,
     shape,
     smooth,
     softmax,
@@ -35,13 +36,13 @@ from reference.nodes import *  # noqa: F403
 from reference.normalization import *  # noqa: F403
 from reference.piecewise import *  # noqa: F403
 from reference.pool import *  # noqa: F403
+from reference.recurrent import *  # noqa: F403
 from reference.shape import *  # noqa: F403
 from reference.smooth import *  # noqa: F403
 from reference.softmax import *  # noqa: F403
 
 _MODULES = (
-    attention,
-    activations, classification, conv, dropout, linear, losses, nodes, normalization, piecewise, pool, shape,
-    smooth, softmax,
+    activations, attention, classification, conv, dropout, linear, losses, nodes,
+    normalization, piecewise, pool, recurrent, shape, smooth, softmax,
 )
 __all__ = sorted(name for module in _MODULES for name in module.__all__)

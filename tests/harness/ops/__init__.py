@@ -9,5 +9,6 @@ from harness.ops import (  # noqa: F401
     losses,
     normalization,
     pool,
+    recurrent,
     seed,
 )
