@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from reference._core import Array, check_dout, down, floating, same_dtype, unbroadcast, up, work_dtype
+from reference.dropout import keep_mask
 from reference.softmax import log_probs
 
 __all__ = [
@@ -82,16 +83,7 @@ def _dropout_noise(
         return None
     if p == 1:
         return np.zeros(shape, dtype)
-    if mask is None:
-        if rng is None:
-            raise ValueError(f"{op}: dropout_p > 0 needs a keep-mask (dropout_mask=...) or a Generator (rng=...)")
-        mask = rng.random(shape) >= p  # kept with probability 1 - p
-    mask = np.asarray(mask)
-    if mask.dtype != bool:
-        raise TypeError(f"{op}: dropout_mask must be a boolean keep-mask (True = keep), got dtype {mask.dtype}")
-    if mask.shape != shape:
-        raise ValueError(f"{op}: dropout_mask has shape {mask.shape}, expected the attention weights' shape {shape}")
-    return (mask / (1 - p)).astype(dtype)
+    return (keep_mask(op, "dropout_mask", p, mask, rng, shape) / (1 - p)).astype(dtype)
 
 
 def _attend(

@@ -25,18 +25,24 @@ class DropoutCache(NamedTuple):
     dtype: np.dtype
 
 
-def _noise(op: str, x: Array, p: float, mask: object, rng: np.random.Generator | None, shape: tuple) -> Array:
-    """The scaled keep-mask ``mask / (1 - p)`` rounded to x's dtype, of the given (broadcastable) shape."""
+def keep_mask(op: str, name: str, p: float, mask: object, rng: np.random.Generator | None, shape: tuple) -> Array:
+    """The boolean keep-mask (True = keep) of ``shape``: ``mask`` checked, or drawn from ``rng`` with
+    keep probability ``1 - p``. ``name`` is the keyword the caller takes the mask by."""
     if mask is None:
         if rng is None:
-            raise ValueError(f"{op}: training with 0 < p < 1 needs a keep-mask (mask=...) or a Generator (rng=...)")
-        mask = rng.random(shape) >= p  # kept with probability 1 - p
+            raise ValueError(f"{op}: dropout with 0 < p < 1 needs a keep-mask ({name}=...) or a Generator (rng=...)")
+        return rng.random(shape) >= p
     mask = np.asarray(mask)
     if mask.dtype != bool:
-        raise TypeError(f"{op}: mask must be a boolean keep-mask (True = keep), got dtype {mask.dtype}")
+        raise TypeError(f"{op}: {name} must be a boolean keep-mask (True = keep), got dtype {mask.dtype}")
     if mask.shape != shape:
-        raise ValueError(f"{op}: mask has shape {mask.shape}, expected {shape} for input {x.shape}")
-    return down(mask / (1 - p), x.dtype)
+        raise ValueError(f"{op}: {name} has shape {mask.shape}, expected {shape}")
+    return mask
+
+
+def _noise(op: str, x: Array, p: float, mask: object, rng: np.random.Generator | None, shape: tuple) -> Array:
+    """The scaled keep-mask ``mask / (1 - p)`` rounded to x's dtype, of the given (broadcastable) shape."""
+    return down(keep_mask(op, "mask", p, mask, rng, shape) / (1 - p), x.dtype)
 
 
 def _forward(

@@ -143,28 +143,25 @@ def _without_indices(op: str, variants: tuple[Variant, ...], table: dict, torch_
     return Property("without_indices", check, "return_indices=False: out bitwise torch's, dx as torch autograd")
 
 
-def _max_entry(op, torch_fn, table, bad, doc):
+def _entry(op, torch_fn, table, bad, doc, **fields):
+    """One pooling entry: the table's variants, each on its own shapes; ``fields`` add the rest."""
     variants, shapes = _variants(table)
     register(
         OpSpec(
-            name=op,
-            inputs=("x",),
-            grads=("x",),
-            torch_fn=torch_fn,
-            sample=_sample,
-            shapes=_shapes(shapes),
-            families=MAX_FAMILIES,
-            variants=variants,
-            applies=_only(shapes),
-            fd_max_size=FD_MAX_SIZE,
-            outputs=("out", "indices"),
-            bad_inputs=bad,
-            properties=(
-                _torch_indices(op, variants, shapes, torch_fn),
-                _without_indices(op, variants, shapes, torch_fn, ("normal", "ties", "nonfinite")),
-            ),
-            doc=doc,
+            name=op, inputs=("x",), grads=("x",), torch_fn=torch_fn, sample=_sample, shapes=_shapes(shapes),
+            variants=variants, applies=_only(shapes), fd_max_size=FD_MAX_SIZE, bad_inputs=bad, doc=doc, **fields,
         )
+    )
+
+
+def _max_entry(op, torch_fn, table, bad, doc):
+    variants, shapes = _variants(table)
+    _entry(
+        op, torch_fn, table, bad, doc, families=MAX_FAMILIES, outputs=("out", "indices"),
+        properties=(
+            _torch_indices(op, variants, shapes, torch_fn),
+            _without_indices(op, variants, shapes, torch_fn, ("normal", "ties", "nonfinite")),
+        ),
     )
 
 
@@ -256,25 +253,8 @@ AVG_POOL1D = {
 
 
 def _avg_entry(op, torch_fn, table, bad, doc):
-    variants, shapes = _variants(table)
-    register(
-        OpSpec(
-            name=op,
-            inputs=("x",),
-            grads=("x",),
-            torch_fn=torch_fn,
-            sample=_sample,
-            shapes=_shapes(shapes),
-            families=AVG_FAMILIES,
-            variants=variants,
-            applies=_only(shapes),
-            fd_max_size=FD_MAX_SIZE,
-            reduces=True,  # window sums
-            magnitude=True,  # linear in x: rtol applies to the sum of |terms|
-            bad_inputs=bad,
-            doc=doc,
-        )
-    )
+    # window sums, linear in x: compared within tolerance, rtol applied to the sum of |terms|
+    _entry(op, torch_fn, table, bad, doc, families=AVG_FAMILIES, reduces=True, magnitude=True)
 
 
 _avg_entry(
