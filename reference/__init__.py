@@ -14,10 +14,13 @@ from reference import (
     classification,
     conv,
     dropout,
+    init,
+    layers,
     linear,
     losses,
     nodes,
     normalization,
+    optim,
     piecewise,
     pool,
     recurrent,
@@ -30,10 +33,13 @@ from reference.attention import *  # noqa: F403
 from reference.classification import *  # noqa: F403
 from reference.conv import *  # noqa: F403
 from reference.dropout import *  # noqa: F403
+from reference.init import *  # noqa: F403
+from reference.layers import *  # noqa: F403
 from reference.linear import *  # noqa: F403
 from reference.losses import *  # noqa: F403
 from reference.nodes import *  # noqa: F403
 from reference.normalization import *  # noqa: F403
+from reference.optim import *  # noqa: F403
 from reference.piecewise import *  # noqa: F403
 from reference.pool import *  # noqa: F403
 from reference.recurrent import *  # noqa: F403
@@ -42,7 +48,7 @@ from reference.smooth import *  # noqa: F403
 from reference.softmax import *  # noqa: F403
 
 _MODULES = (
-    activations, attention, classification, conv, dropout, linear, losses, nodes,
-    normalization, piecewise, pool, recurrent, shape, smooth, softmax,
+    activations, attention, classification, conv, dropout, init, layers, linear, losses,
+    nodes, normalization, optim, piecewise, pool, recurrent, shape, smooth, softmax,
 )
 __all__ = sorted(name for module in _MODULES for name in module.__all__)
