@@ -57,10 +57,18 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     import torch
     from harness import impl
+    from harness.registry import ops
 
     current = impl.current()
+    registered = ops().values()
+    missing = [
+        s.name for s in registered if not (current.provides(s.forward_name) and current.provides(s.backward_name))
+    ]
+    provided = len(registered) - len(missing)
     return [
         f"implementation under test: {current.describe()}",
+        f"  provides {provided} of {len(registered)} registered ops"
+        + (f"; not implemented (skipped): {', '.join(missing)}" if missing else ""),
         f"oracle: torch {torch.__version__}, numpy {np.__version__}, "
         f"{config.getoption('--threads')} thread(s) per worker",
     ]
