@@ -45,6 +45,11 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(threads)
     config._verify_threadpool = threadpool_limits(threads)  # keeps the limit for the session
     impl.use(config.getoption("--impl"))
+    from harness.deviations import DeviationPlugin, declared
+
+    deviations = declared(impl.current().module)
+    if deviations:
+        config.pluginmanager.register(DeviationPlugin(deviations), "deviations")
     out_dir = config.getoption("--verify-report")
     if out_dir:
         from pathlib import Path

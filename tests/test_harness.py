@@ -97,3 +97,21 @@ def test_float16_arbiter_accepts_only_what_is_closer_to_float64():
     assert compare(closer, expected, f16, f16.default_tol, reference64=lambda: truth).ok
     assert not compare(farther, expected, f16, f16.default_tol, reference64=lambda: truth).ok
     assert torch.finfo(torch.float16).eps == 2**-10
+
+
+def test_declared_deviations_are_documented_and_stale_ones_reported():
+    """A failure covered by the implementation's DEVIATIONS is an expected failure naming the reason;
+    a declaration that covered nothing in the run is reported stale."""
+    ids = [
+        "tests/test_backward.py::test_backward[relu-float32-(4,3)-kink]",
+        "tests/test_backward.py::test_backward[tanh-float32-(4,3)-normal]",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rx", "-p", "no:cacheprovider", *ids,
+         "--impl", "tests/selftest/declared_deviations.py"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed, 1 xfailed" in done.stdout, done.stdout
+    assert "documented deviation #0: textbook mask x < 0" in done.stdout, done.stdout
+    assert "STALE (covered no failure): #1 tanh" in done.stdout, done.stdout

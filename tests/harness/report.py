@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.deviations import PREFIX
 from harness.dtypes import ALL_DTYPES
 
 ERRORS = ("max_abs", "max_rel", "max_ulp")
@@ -25,7 +26,7 @@ class VerifyReport:
     def __init__(self, config: pytest.Config, out_dir: Path) -> None:
         self.config, self.out_dir = config, out_dir
         self.cells: dict[tuple[str, str, str], dict] = defaultdict(
-            lambda: {"passed": 0, "failed": 0, "skipped": 0, **dict.fromkeys(ERRORS, 0.0)}
+            lambda: {"passed": 0, "failed": 0, "skipped": 0, "deviation": 0, **dict.fromkeys(ERRORS, 0.0)}
         )
         self.failures: list[dict] = []
 
@@ -35,7 +36,8 @@ class VerifyReport:
                                        "dtype": "-", "case": report.nodeid}
         if report.when == "call" or (report.when == "setup" and not report.passed):
             cell = self.cells[(info["op"], info["check"], info["dtype"])]
-            cell[report.outcome] += 1
+            documented = getattr(report, "wasxfail", "").startswith(PREFIX)
+            cell["deviation" if documented else report.outcome] += 1
             for key, m in report.user_properties:
                 if key == "metric":
                     for e in ERRORS:
@@ -67,6 +69,11 @@ class VerifyReport:
         }
         cells = [{"op": op, "check": check, "dtype": dt, **c} for (op, check, dt), c in sorted(self.cells.items())]
         meta["ops"] = coverage(cells)
+        plugin = self.config.pluginmanager.get_plugin("deviations")
+        meta["deviations"] = {
+            "declared": [str(d) for d in plugin.deviations] if plugin else [],
+            "stale": [str(d) for d in plugin.stale()] if plugin else [],
+        }
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "verification.json").write_text(
             json.dumps({"meta": meta, "cells": cells, "failures": self.failures}, indent=1)
@@ -90,6 +97,15 @@ def coverage(cells: list[dict]) -> dict:
     return {"registered": len(registered), "missing": missing}
 
 
+def _deviation_lines(deviations: dict) -> list[str]:
+    declared, stale = deviations.get("declared", []), deviations.get("stale", [])
+    if not declared:
+        return []
+    lines = ["", f"Declared deviations ({len(declared)}, failures they cover count as documented, not failed):"]
+    lines += [f"- {d}" + (" — **stale**: covered no failure" if d in stale else "") for d in declared]
+    return lines
+
+
 def _coverage_line(ops: dict) -> str:
     missing = ops["missing"]
     have = ops["registered"] - len(missing)
@@ -105,7 +121,8 @@ def _cell(c: dict | None) -> str:
     mark = "✗ " if c["failed"] else ""
     err = f" · {c['max_ulp']:.3g} ulp" if c["max_ulp"] else ""
     skipped = f" ({c['skipped']} skipped)" if c["skipped"] else ""
-    return f"{mark}{c['passed']}/{total}{err}{skipped}"
+    documented = f" ({c['deviation']} documented deviation)" if c.get("deviation") else ""
+    return f"{mark}{c['passed']}/{total}{err}{skipped}{documented}"
 
 
 def markdown(meta: dict, cells: list[dict], failures: list[dict]) -> str:
@@ -121,6 +138,7 @@ def markdown(meta: dict, cells: list[dict], failures: list[dict]) -> str:
         f"Python {meta['python']}, {meta['threads_per_worker']} thread(s) per worker), {meta['generated']}.",
         "",
         _coverage_line(meta["ops"]),
+        *_deviation_lines(meta.get("deviations", {})),
         "",
         f"**{passed} passed, {failed} failed.** Each cell: passed/run and the largest error observed "
         "against the oracle in ULPs of the dtype (gradcheck cells: against float64 central differences).",
