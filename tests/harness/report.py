@@ -46,7 +46,12 @@ class VerifyReport:
             if report.failed:
                 first = str(report.longrepr).strip().splitlines()
                 headline = next((ln[1:].strip() for ln in first if ln.startswith("E ")), first[-1] if first else "")
-                self.failures.append({"nodeid": report.nodeid, **info, "message": headline})
+                bad = [m for k, m in report.user_properties if k == "metric" and m.get("mismatches")]
+                self.failures.append({
+                    "nodeid": report.nodeid, **info, "message": headline,
+                    "reproduce": f"pytest '{report.nodeid}'{impl_suffix()}",
+                    **({e: bad[0][e] for e in ("size", "mismatches", *ERRORS)} if bad else {}),
+                })
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(self.config, "workerinput"):
@@ -106,6 +111,27 @@ def _deviation_lines(deviations: dict) -> list[str]:
     return lines
 
 
+def impl_suffix() -> str:
+    from harness import impl
+
+    return impl.current().option_suffix
+
+
+def _by_cell(failures: list[dict]) -> list[list[dict]]:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for f in failures:
+        groups[(f["op"], f["check"], f["dtype"])].append(f)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _smallest_row(group: list[dict]) -> str:
+    """The failure of this op · check · dtype with the fewest elements (the easiest to read)."""
+    f = min(group, key=lambda f: (f.get("size", math.inf), f["nodeid"]))
+    errors = " | ".join(f"{f[e]:.3g}" if e in f else "" for e in ERRORS)
+    return (f"| {f['op']} | {f['check']} | {f['dtype']} | {len(group)} | `{f['case']}` | {f.get('size', '')} | "
+            f"{f.get('mismatches', '')} | {errors} | `{f['reproduce']}` |")
+
+
 def _coverage_line(ops: dict) -> str:
     missing = ops["missing"]
     have = ops["registered"] - len(missing)
@@ -149,6 +175,10 @@ def markdown(meta: dict, cells: list[dict], failures: list[dict]) -> str:
     lines += [f"| {op} | {check} | " + " | ".join(_cell(index.get((op, check, d))) for d in dtypes) + " |"
               for op, check in rows]
     if failures:
+        lines += ["", "## Smallest failing case per op · check · dtype", "",
+                  "| op | check | dtype | failures | smallest case | elements | mismatches | max abs | max rel | "
+                  "max ULP | reproduce |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [_smallest_row(group) for group in _by_cell(failures)]
         lines += ["", "## Failures", ""]
         lines += [f"- `{f['nodeid']}`: {f['message']}" for f in failures[:200]]
     return "\n".join(lines) + "\n"
