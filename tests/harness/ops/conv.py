@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 
 import numpy as np
 import torch.nn.functional as F
@@ -113,7 +115,8 @@ CONV2D = (
     Variant(),
     Variant("stride=2,padding=1", {"stride": 2, "padding": 1}),
     Variant("padding=same", {"padding": "same"}),
-    Variant("padding=same,k=(2,4),dilation=2", {"padding": "same", "dilation": 2}, {"kernel": (2, 4)}),
+    # total padding 1 along H (odd: the extra row goes after, as torch) and 6 along W (dilated)
+    Variant("padding=same,k=(2,4),dilation=(1,2)", {"padding": "same", "dilation": (1, 2)}, {"kernel": (2, 4)}),
     Variant("padding=valid,no_bias", {"padding": "valid"}, {"bias": False}),
     Variant("dilation=2,padding=(2,1)", {"dilation": 2, "padding": (2, 1)}),
     Variant("groups=2", {"groups": 2}),
@@ -124,6 +127,7 @@ CONV1D = (
     Variant(),
     Variant("stride=2,padding=1", {"stride": 2, "padding": 1}),
     Variant("padding=same,dilation=2", {"padding": "same", "dilation": 2}),
+    Variant("padding=same,k=4", {"padding": "same"}, {"kernel": (4,)}),  # total 3: the odd one goes after
     Variant("groups=2,no_bias", {"groups": 2}, {"bias": False}),
     Variant("depthwise,k=4", {"groups": 4}, {"out": 4, "kernel": (4,)}),
 )
@@ -150,6 +154,12 @@ def _conv_bad(op: str, x: tuple, w: tuple) -> tuple[BadInput, ...]:
     )
 
 
+def _torch_conv(fn, x, W, b=None, **options):
+    with warnings.catch_warnings():  # torch's note that an even 'same' padding may copy the input
+        warnings.filterwarnings("ignore", "Using padding='same'", UserWarning)
+        return fn(x, W, b, **options)
+
+
 for _name, _fn, _shapes, _variants, _w in (
     ("conv2d", F.conv2d, ((2, 4, 7, 6), (1, 4, 4, 4), (0, 4, 5, 5)), CONV2D, (6, 4, 3, 3)),
     ("conv1d", F.conv1d, ((2, 4, 9), (1, 4, 5), (3, 4, 16)), CONV1D, (6, 4, 3)),
@@ -159,7 +169,7 @@ for _name, _fn, _shapes, _variants, _w in (
             name=_name,
             inputs=("x", "W"),
             grads=("x", "W", "b"),
-            torch_fn=lambda x, W, b=None, _fn=_fn, **options: _fn(x, W, b, **options),
+            torch_fn=functools.partial(_torch_conv, _fn),
             sample=_conv_sample(len(_shapes[0]) - 2),
             shapes=_shapes,
             families=CONV_FAMILIES,
