@@ -1,0 +1,24 @@
+"""Adapter: the textbook functional layers (``textbook_functional.py``, cs231n style) in our API.
+
+``pytest --impl examples/adapter_functional.py``"""
+
+import sys
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "tests")]
+
+import textbook_functional as tb  # noqa: E402
+from harness import adapters as ad  # noqa: E402
+
+affine_forward, affine_backward = ad.functional(
+    tb.affine_forward, tb.affine_backward, inputs=("x", "W", "b"), grads=("dx", "dW", "db"))
+relu_forward, relu_backward = ad.functional(tb.relu_forward, tb.relu_backward)
+sigmoid_forward, sigmoid_backward = ad.functional(tb.sigmoid_forward, tb.sigmoid_backward)
+softmax_with_loss_forward, softmax_with_loss_backward = ad.functional(
+    tb.softmax_loss_forward, tb.softmax_loss_backward, inputs=("x", "t"))
+dropout_forward, dropout_backward = ad.functional(
+    tb.dropout_forward, tb.dropout_backward,
+    options=lambda o: {"p": 1 - o.get("p", 0.5), "mode": "train" if o.get("training", True) else "test"},
+    dropout=ad.InjectMask(keep=0.0, drop=1.0))  # cs231n keeps where rand(...) < keep probability
+
+DEVIATIONS = []  # cs231n dropout is inverted, as torch's: nothing documented differs; the rest are bugs
