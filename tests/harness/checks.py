@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import functools
 import re
-import warnings
-from pathlib import Path
 
 import numpy as np
 
 from harness.badinputs import bad_inputs
-from harness.context import Ctx, snapshot
+from harness.context import Ctx, quiet, snapshot
 from harness.dtypes import Tol
 from harness.oracle import (
     as_float64,
@@ -28,23 +26,11 @@ BITWISE = Tol(0.0, 0.0, "bitwise: the result must not depend on memory layout or
 EXACT = Tol(0.0, 0.0, "exact: integer outputs (indices) must equal torch's")
 
 
-def _quiet(ctx: Ctx, what: str, call):
-    """Run ``call``; a floating-point RuntimeWarning (overflow, invalid value, divide by zero) is an
-    unstable formula or an unguarded special case, and fails the check with the case's story."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        result = call()
-    for w in caught:
-        if issubclass(w.category, RuntimeWarning):
-            ctx.fail(what, f"emitted RuntimeWarning: {w.message} ({Path(w.filename).name}:{w.lineno})")
-    return result
-
-
 def _forward(ctx: Ctx, inputs: dict[str, np.ndarray]):
     spec, var = ctx.case.spec, ctx.case.var
     fwd = ctx.impl.get(spec.forward_name)
     before = snapshot(inputs)
-    result, cache = _quiet(ctx, "forward", lambda: spec.call(fwd, inputs, var))
+    result, cache = quiet(ctx, "forward", lambda: spec.call(fwd, inputs, var))
     ctx.unchanged(inputs, before, "forward")
     return spec.named(result), cache
 
@@ -53,7 +39,7 @@ def _backward(ctx: Ctx, cache, douts: dict[str, np.ndarray], inputs: dict[str, n
     spec = ctx.case.spec
     bwd = ctx.impl.get(spec.backward_name)
     before = snapshot(douts)
-    grads = _quiet(ctx, "backward", lambda: bwd(cache, spec.pack(douts)))
+    grads = quiet(ctx, "backward", lambda: bwd(cache, spec.pack(douts)))
     ctx.unchanged(douts, before, "backward")
     missing = [f"d{n}" for n in spec.grads_of(inputs) if f"d{n}" not in (grads or {})]
     if missing:

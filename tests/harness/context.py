@@ -3,12 +3,15 @@ the report, and failure messages that tell the whole story."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from harness.cases import Case
+from harness import impl as impls
+from harness.cases import Case, seed_for
 from harness.compare import Comparison, compare
 from harness.dtypes import DType, Tol
 from harness.impl import Impl
@@ -116,3 +119,30 @@ class Ctx:
 
 def snapshot(arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
     return {n: a.tobytes() for n, a in arrays.items()}
+
+
+def node_ctx(node, case: Case | None = None, op: str = "", dtype: str = "-") -> Ctx:
+    """The context of one pytest item: the implementation under test, an RNG seeded from the test id,
+    and a "verify" record (op, check, dtype, case) that files its result in the report."""
+    check = node.originalname.removeprefix("test_")
+    case_id = case.id if case else node.callspec.id
+    node.user_properties.append(("verify", {
+        "op": case.op if case else op, "check": check, "dtype": case.dtype if case else dtype, "case": case_id,
+    }))
+    return Ctx(
+        impl=impls.current(), check=check, nodeid=node.nodeid, case=case,
+        rng=np.random.default_rng(seed_for(node.originalname, case_id)),
+        properties=node.user_properties, op_name=op,
+    )
+
+
+def quiet(ctx: Ctx, what: str, call: Callable):
+    """Run ``call``; a floating-point RuntimeWarning (overflow, invalid value, divide by zero) is an
+    unstable formula or an unguarded special case, and fails the check with the case's story."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        result = call()
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning):
+            ctx.fail(what, f"emitted RuntimeWarning: {w.message} ({Path(w.filename).name}:{w.lineno})")
+    return result

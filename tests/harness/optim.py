@@ -10,19 +10,15 @@ off-by-ones show."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from harness import impl
-from harness.cases import seed_for
 from harness.compare import compare
-from harness.context import Ctx, snapshot
+from harness.context import Ctx, node_ctx, quiet, snapshot
 from harness.dtypes import DTYPES, DType, Tol, to_numpy, to_torch
 
 STEPS = 50
@@ -31,32 +27,9 @@ EXACT = Tol(0.0, 0.0, "exact: a step count")
 
 
 def make_ctx(request: pytest.FixtureRequest, op: str, dtype: str = "-") -> Ctx:
-    """A context like the registry tests' ``ctx`` fixture, seeded from the test id, whose failure
-    headline names ``op`` and which files its result under (op, check, dtype) in the report."""
-    case_id = request.node.callspec.id
-    check = request.node.originalname.removeprefix("test_")
-    props = request.node.user_properties
-    props.append(("verify", {"op": op, "check": check, "dtype": dtype, "case": case_id}))
-    return Ctx(
-        impl=impl.current(),
-        check=check,
-        nodeid=request.node.nodeid,
-        case=None,
-        rng=np.random.default_rng(seed_for(request.node.originalname, case_id)),
-        properties=props,
-        op_name=op,
-    )
-
-
-def quiet(ctx: Ctx, what: str, call: Callable):
-    """Run ``call``; a floating-point RuntimeWarning fails the check with the whole story."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        result = call()
-    for w in caught:
-        if issubclass(w.category, RuntimeWarning):
-            ctx.fail(what, f"emitted RuntimeWarning: {w.message} ({Path(w.filename).name}:{w.lineno})")
-    return result
+    """The registry tests' context for a test that is not a registry case: its failure headline names
+    ``op``, and its result is filed under (op, check, dtype) in the report."""
+    return node_ctx(request.node, op=op, dtype=dtype)
 
 
 def expect_error(ctx: Ctx, what: str, error: type[Exception], expected: str, call: Callable) -> None:
