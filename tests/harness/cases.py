@@ -3,6 +3,7 @@ derived from its id, so collection is cheap and identical in every xdist worker.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -86,6 +87,7 @@ def _layouts(spec: OpSpec, var: Variant, dt: str, shape: tuple[int, ...], fam: s
     ]
 
 
+@functools.cache
 def value_cases() -> list[Case]:
     """Every variant × dtype × shape × value family in C order, plus, in LAYOUT_DTYPE, every other
     layout that differs for the shape, crossed with the normal family. (``layout_cases`` checks every
@@ -101,7 +103,7 @@ def value_cases() -> list[Case]:
 
 
 def backward_cases() -> list[Case]:
-    return [c for c in value_cases() if c.spec.grads]
+    return [c for c in value_cases() if c.spec.grads]  # value_cases is built once per process
 
 
 def zero_dout_cases() -> list[Case]:

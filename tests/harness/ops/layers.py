@@ -203,7 +203,7 @@ register(
         torch_fn=lambda x, start_dim=0, end_dim=-1: torch.flatten(x, start_dim, end_dim),
         sample=lambda rng, dtype, shape, fam, variant, hints: {"x": FAMILIES[fam](rng, shape, dtype, hints)},
         shapes=((), (0, 3), (4, 3), (2, 3, 1, 4)),
-        families=("normal",),
+        families=("normal",),  # a reshape copies values untouched: shapes, dims and layouts are what vary
         variants=FLATTEN,
         applies=_has_dims,
         bad_inputs=(
