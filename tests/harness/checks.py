@@ -64,9 +64,10 @@ def _shown(spec: OpSpec, douts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {("dout" if k == spec.outputs[0] else f"dout_{k}"): d for k, d in douts.items()}
 
 
-def forward(ctx: Ctx) -> None:
+def forward(ctx: Ctx, inputs: dict[str, np.ndarray] | None = None) -> None:
+    """Every output against torch, on the case's sampled inputs or on ``inputs`` (e.g. drawn by Hypothesis)."""
     case, spec = ctx.case, ctx.case.spec
-    inputs = case.sample(ctx.rng)
+    inputs = case.sample(ctx.rng) if inputs is None else inputs
     outs, _ = _forward(ctx, inputs)
     expected = torch_forward(spec, case.var, inputs)
     for name in spec.outputs:
@@ -94,11 +95,11 @@ def _expected_grads(ctx: Ctx, inputs, out, douts):
     )
 
 
-def backward(ctx: Ctx, zero: bool = False) -> None:
+def backward(ctx: Ctx, zero: bool = False, inputs: dict[str, np.ndarray] | None = None) -> None:
     """Every gradient against torch autograd for a random ``dout``; with ``zero``, ``dout = 0`` must
-    give gradients that are exactly zero wherever torch's are not NaN."""
+    give gradients that are exactly zero wherever torch's are not NaN. ``inputs`` as in ``forward``."""
     case, spec = ctx.case, ctx.case.spec
-    inputs = case.sample(ctx.rng)
+    inputs = case.sample(ctx.rng) if inputs is None else inputs
     douts = _douts(ctx, torch_forward(spec, case.var, inputs), zero)
     outs, cache = _forward(ctx, inputs)
     grads = _backward(ctx, cache, douts, inputs)
