@@ -31,13 +31,14 @@ class Ctx:
     rng: np.random.Generator
     properties: list = field(default_factory=list)  # the pytest item's user_properties
     op_name: str = ""  # for checks without a value case (bad inputs)
+    command: str = ""  # how to rerun it, when it is not a pytest node (a shrunk case)
 
     def record(self, what: str, dtype: str, metrics: dict) -> None:
         self.properties.append(("metric", {"what": what, "dtype": dtype, **metrics}))
 
     @property
     def reproduce(self) -> str:
-        return f"pytest '{self.nodeid}'" + self.impl.option_suffix
+        return self.command or f"pytest '{self.nodeid}'" + self.impl.option_suffix
 
     def describe(self) -> list[str]:
         c = self.case
