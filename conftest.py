@@ -34,6 +34,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="write the op x check x dtype matrix to DIR/verification.md and DIR/verification.json",
     )
+    group.addoption(
+        "--shrink-budget",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --verify-report: time to spend shrinking the smallest failing case of each op x check x dtype "
+        "to the smallest inputs that still fail (default 60; 0 = off); saved to DIR/shrunk/",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

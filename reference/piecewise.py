@@ -98,7 +98,8 @@ def relu6_backward(cache: tuple, dout: Array) -> dict[str, Array]:
 def hardswish_forward(x: Array) -> tuple[Array, Array]:
     x = floating("hardswish", "x", x)
     w = up(x)
-    with np.errstate(invalid="ignore"):  # hardswish(-inf) = -inf * 0 = NaN, as in torch
+    # hardswish(-inf) = -inf * 0 = NaN, and x * 6 overflows to inf near the dtype's max: both as in torch
+    with np.errstate(invalid="ignore", over="ignore"):
         return down(w * np.clip(w + 3, 0, 6) / 6, x.dtype), x
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from harness.cases import Case
@@ -40,9 +42,11 @@ def _valid_call(spec: OpSpec):
 
 def generic(spec: OpSpec) -> tuple[BadInput, ...]:
     x = _first(spec)
+    named = rf"\b{re.escape(x)}\b.*floating"
     bad = [
-        BadInput(f"{x}_int64", _replacing_first(spec, lambda a: np.ones(a.shape, np.int64)), TypeError, "floating"),
-        BadInput(f"{x}_object", _replacing_first(spec, lambda a: a.astype(object)), TypeError, "floating"),
+        # The message names the rejected input (``x must be a floating-point array``), not only the op.
+        BadInput(f"{x}_int64", _replacing_first(spec, lambda a: np.ones(a.shape, np.int64)), TypeError, named),
+        BadInput(f"{x}_object", _replacing_first(spec, lambda a: a.astype(object)), TypeError, named),
     ]
     if spec.grads:
         bad += [

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 
 import numpy as np
 
+from harness import accuracy
 from harness.badinputs import bad_inputs
 from harness.context import Ctx, quiet, snapshot
 from harness.dtypes import Tol
@@ -64,57 +66,111 @@ def _shown(spec: OpSpec, douts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {("dout" if k == spec.outputs[0] else f"dout_{k}"): d for k, d in douts.items()}
 
 
-def forward(ctx: Ctx, inputs: dict[str, np.ndarray] | None = None) -> None:
-    """Every output against torch, on the case's sampled inputs or on ``inputs`` (e.g. drawn by Hypothesis)."""
+def _oracle(ctx: Ctx, inputs, douts=None) -> tuple[str | None, Callable[[], dict[str, np.ndarray] | None]]:
+    """The higher-precision oracle of the case (see harness.accuracy): its name and a cached call giving
+    the forward's outputs (``douts`` None) or the gradients by input name. float64 without the entry's
+    ``highprec``: no oracle."""
     case, spec = ctx.case, ctx.case.spec
+    if case.dt.name != "float64":
+        wide = as_float64(inputs, case.dt.np)
+        if douts is None:
+            return accuracy.ORACLE_F64, functools.cache(lambda: torch_forward(spec, case.var, wide))
+        wide_douts = as_float64(douts, case.dt.np)
+        return accuracy.ORACLE_F64, functools.cache(lambda: torch_grads(spec, case.var, wide, wide_douts))
+    if spec.highprec is None:
+        return None, lambda: None
+    return accuracy.ORACLE_HIGHPREC, functools.cache(lambda: _quietly(spec.highprec, case.var, inputs, douts))
+
+
+def _quietly(oracle: Callable, *args):
+    """The high-precision oracle without floating-point warnings: its NaN or ±Inf (e.g. the mean of an empty
+    batch) is the exact result, not an unstable formula of the implementation under test."""
+    with np.errstate(all="ignore"):
+        return oracle(*args)
+
+
+def _measured(ctx: Ctx, given: bool) -> bool:
+    """Accuracy is measured on the fixed grid's C-order cases of one shape per op × variant (not on given
+    inputs, e.g. drawn by Hypothesis): ``accuracy.measured_shape``."""
+    case = ctx.case
+    return not given and case.layout == "C" and case.shape == accuracy.measured_shape(case.op, case.variant)
+
+
+def _accuracy(ctx: Ctx, what: str, got, torch_same, oracle, key: str, cmp, inputs, scale) -> None:
+    name, results = oracle
+    values = results() if name else None
+    accuracy.measure(ctx, what, got, torch_same, name, None if values is None else values.get(key),
+                     cmp.headroom, inputs, scale)
+
+
+def forward(ctx: Ctx, inputs: dict[str, np.ndarray] | None = None) -> None:
+    """Every output against torch, on the case's sampled inputs or on ``inputs`` (e.g. drawn by Hypothesis);
+    on the grid's C-order cases, the accuracy of the floating outputs against the higher-precision oracle."""
+    case, spec = ctx.case, ctx.case.spec
+    measured = _measured(ctx, inputs is not None)
     inputs = case.sample(ctx.rng) if inputs is None else inputs
     outs, _ = _forward(ctx, inputs)
     expected = torch_forward(spec, case.var, inputs)
+    oracle = _oracle(ctx, inputs)
+    scale = magnitudes(spec, case.var, inputs, None) if spec.magnitude else None
     for name in spec.outputs:
         exact = expected[name].dtype.kind in "iub"  # indices and masks: exactly equal
-        ctx.compare(
+        first = name == spec.outputs[0]
+        reference64 = (lambda name=name: oracle[1]()[name]) if case.dt.low_precision else None
+        cmp = ctx.compare(
             name, outs.get(name), expected[name], case.dt, EXACT if exact else spec.tol(case.dt), inputs,
-            reference64=lambda name=name: torch_forward(spec, case.var, as_float64(inputs, case.dt.np))[name],
-            signed_zeros=not spec.reduces,
-            scale=magnitudes(spec, case.var, inputs, None) if spec.magnitude and name == spec.outputs[0] else None,
+            reference64=reference64, signed_zeros=not spec.reduces, scale=scale if first else None,
         )
+        if measured and not exact:
+            _accuracy(ctx, name, outs[name], expected[name], oracle, name, cmp, inputs, scale if first else None)
 
 
 def _expected_grads(ctx: Ctx, inputs, out, douts):
-    """torch's gradients, and a float64 recomputation of them for the low-precision arbiter."""
+    """torch's gradients, and a float64 recomputation of them for the low-precision arbiter (None: the
+    higher-precision oracle's gradients serve). From the implementation's own forward output where the
+    entry says so (``torch_backward_from_out``)."""
     case, spec = ctx.case, ctx.case.spec
     if spec.torch_backward_from_out and case.dt.low_precision and isinstance(out, np.ndarray):
         dout = douts[spec.outputs[0]]
         return (
             torch_grads_from_out(spec, case.var, out, dout),
-            lambda: torch_grads_from_out(spec, case.var, out.astype(np.float64), dout.astype(np.float64)),
+            functools.cache(
+                lambda: torch_grads_from_out(spec, case.var, out.astype(np.float64), dout.astype(np.float64))
+            ),
         )
-    return (
-        torch_grads(spec, case.var, inputs, douts),
-        lambda: torch_grads(spec, case.var, as_float64(inputs, case.dt.np), as_float64(douts, case.dt.np)),
-    )
+    return torch_grads(spec, case.var, inputs, douts), None
 
 
 def backward(ctx: Ctx, zero: bool = False, inputs: dict[str, np.ndarray] | None = None) -> None:
     """Every gradient against torch autograd for a random ``dout``; with ``zero``, ``dout = 0`` must
-    give gradients that are exactly zero wherever torch's are not NaN. ``inputs`` as in ``forward``."""
+    give gradients that are exactly zero wherever torch's are not NaN. ``inputs`` as in ``forward``. On
+    the grid's C-order cases (random dout), the accuracy of every gradient against the higher-precision
+    oracle."""
     case, spec = ctx.case, ctx.case.spec
+    measured = _measured(ctx, inputs is not None) and not zero
     inputs = case.sample(ctx.rng) if inputs is None else inputs
     douts = _douts(ctx, torch_forward(spec, case.var, inputs), zero)
     outs, cache = _forward(ctx, inputs)
     grads = _backward(ctx, cache, douts, inputs)
     expected, expected64 = _expected_grads(ctx, inputs, outs[spec.outputs[0]], douts)
-    expected64 = functools.cache(expected64)  # the float64 rerun serves every gradient's arbiter
+    oracle = _oracle(ctx, inputs, douts)
+    # torch's own gradients in the dtype, for the accuracy figures (not its backward kernel on our output)
+    torch_same = torch_grads(spec, case.var, inputs, douts) if measured and expected64 else expected
+    if expected64 is None and case.dt.low_precision:
+        expected64 = oracle[1]
     scales = magnitudes(spec, case.var, inputs, douts) if spec.magnitude else {}
     for n in spec.grads_of(inputs):
-        ctx.compare(
+        cmp = ctx.compare(
             f"d{n}", grads[f"d{n}"], expected[n], case.dt, spec.tol(case.dt), {**inputs, **_shown(spec, douts)},
-            reference64=lambda n=n: expected64()[n],
+            reference64=(lambda n=n: expected64()[n]) if expected64 else None,
             signed_zeros=not spec.reduces,
             scale=scales.get(n),
         )
         if zero and np.any((grads[f"d{n}"] != 0) & ~np.isnan(expected[n])):
             ctx.fail(f"d{n}", "dout = 0 must give exactly zero gradients")
+        if measured:
+            _accuracy(ctx, f"d{n}", grads[f"d{n}"], torch_same[n], oracle, n, cmp,
+                      {**inputs, **_shown(spec, douts)}, scales.get(n))
 
 
 def gradcheck(ctx: Ctx) -> None:

@@ -26,6 +26,7 @@ class Comparison:
     max_abs: float
     max_rel: float
     max_ulp: float
+    headroom: float  # max |actual - expected| / (atol + rtol * size): the share of the tolerance used
     worst: tuple[int, ...] | None  # index of the worst element (mismatching one if any)
 
     @property
@@ -44,6 +45,7 @@ class Comparison:
             "max_abs": self.max_abs,
             "max_rel": self.max_rel,
             "max_ulp": self.max_ulp,
+            "headroom": self.headroom,
         }
 
 
@@ -70,7 +72,9 @@ def compare(
         ulps = np.where(finite, err / ulp(e, dtype), 0.0)
     size = np.abs(e) if scale is None else np.fmax(np.abs(e), np.asarray(scale, dtype=np.float64))
     with np.errstate(invalid="ignore"):  # rtol = 0 times an infinite expected value
-        bad_value = finite & ~(err <= tol.atol + tol.rtol * size)
+        allowed = tol.atol + tol.rtol * size
+        bad_value = finite & ~(err <= allowed)
+        used = np.where(finite & (allowed > 0), err / np.where(allowed > 0, allowed, 1.0), 0.0)
     same_special = (np.isnan(a) & np.isnan(e)) | (a == e)
     bad_special = ~finite & ~same_special
     bad_zero = (a == 0) & (e == 0) & (np.signbit(a) != np.signbit(e)) if signed_zeros else np.zeros_like(finite)
@@ -101,5 +105,6 @@ def compare(
         max_abs=_max(err),
         max_rel=_max(rel),
         max_ulp=_max(ulps),
+        headroom=_max(used),
         worst=tuple(int(i) for i in worst) if worst is not None else None,
     )

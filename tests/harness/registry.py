@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,8 +19,13 @@ import torch
 from harness.dtypes import ALL_DTYPES, DType, Tol
 from harness.values import FAMILIES, Hints
 
+if TYPE_CHECKING:
+    from harness.metamorphic import Relation
+
 Inputs = dict[str, np.ndarray]
 Sampler = Callable[[np.random.Generator, DType, tuple[int, ...], str, "Variant", Hints], Inputs]
+# (variant, float64 inputs, douts by output name or None) -> outputs, or gradients by input name, or None.
+HighPrec = Callable[["Variant", Inputs, "dict[str, np.ndarray] | None"], "dict[str, np.ndarray] | None"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,26 @@ class Property:
     label: str
     check: Callable[[Any], None]
     doc: str = ""
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """How many ULPs of the dtype (at the scale ``harness.accuracy`` measures errors at) the implementation's
+    error against a higher-precision oracle may exceed torch's, and why."""
+
+    ulps: float
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.ulps:g} ULP ({self.reason})"
+
+
+DEFAULT_ALLOWANCE = Allowance(
+    2.0,
+    "default: two correctly written computations of one formula may each round a few intermediates "
+    "differently (another association of a sum, a division instead of a reciprocal multiply), which moves "
+    "the result by about one ULP each way",
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +125,24 @@ class OpSpec:
     # With more than one, backward receives a tuple of douts in output order.
     grad_outputs: int = 1
     properties: tuple[Property, ...] = ()
+    # A higher-precision oracle for float64 cases (issue 8's accuracy figures; harness.highprec has the tools):
+    # (variant, float64 inputs, douts or None) -> outputs by name (forward) or gradients by input name (the
+    # VJP of sum_k <out_k, dout_k>, as oracle.torch_grads), rounded to float64; None: no oracle for the case.
+    highprec: HighPrec | None = None
+    # The accuracy rule beside the tolerance (issue 8, harness.accuracy): against a higher-precision oracle,
+    # the implementation's error may exceed torch's (same dtype) by at most this many ULPs of the dtype.
+    allowance: Allowance = DEFAULT_ALLOWANCE
+    # Results allowed to share memory with an input or dout, as torch's own results do (issue 7's
+    # stateful pass fails any other sharing): {(result, source): reason}, e.g. {("dx", "dout"): ...}
+    # where torch.autograd.grad returns the upstream gradient itself. The pass checks torch agrees.
+    aliases: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # -- issue 8: fuzzing and metamorphic relations --
+    # The sampler accepts any shape and the op maps each element on its own (same-shaped companion arrays
+    # such as a keep-mask go along): fuzzed over arbitrary shapes, checked for permutation equivariance.
+    elementwise: bool = False
+    # harness.metamorphic relations this op satisfies (or, for batch dependence, must violate), beyond the
+    # generic ones every op with gradients gets (backward linear in dout, the VJP dot-product test).
+    relations: tuple[Relation, ...] = ()
     doc: str = ""
 
     def __post_init__(self) -> None:
@@ -107,6 +150,7 @@ class OpSpec:
         if unknown:
             raise ValueError(f"{self.name}: unknown value families {sorted(unknown)}")
         object.__setattr__(self, "tolerances", MappingProxyType(dict(self.tolerances)))
+        object.__setattr__(self, "aliases", MappingProxyType(dict(self.aliases)))
 
     @property
     def forward_name(self) -> str:

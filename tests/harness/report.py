@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.accuracy_report import Accuracy, accuracy_markdown
 from harness.deviations import PREFIX
 from harness.dtypes import ALL_DTYPES
 
@@ -29,11 +30,14 @@ class VerifyReport:
             lambda: {"passed": 0, "failed": 0, "skipped": 0, "deviation": 0, **dict.fromkeys(ERRORS, 0.0)}
         )
         self.failures: list[dict] = []
+        self.accuracy = Accuracy()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict((k, v) for k, v in report.user_properties if k == "verify")
         info = props.get("verify") or {"op": "(harness)", "check": report.nodeid.split("::")[-1].split("[")[0],
                                        "dtype": "-", "case": report.nodeid}
+        if report.when == "call":
+            self.accuracy.add(m for k, m in report.user_properties if k == "accuracy")
         if report.when == "call" or (report.when == "setup" and not report.passed):
             cell = self.cells[(info["op"], info["check"], info["dtype"])]
             documented = getattr(report, "wasxfail", "").startswith(PREFIX)
@@ -79,11 +83,26 @@ class VerifyReport:
             "declared": [str(d) for d in plugin.deviations] if plugin else [],
             "stale": [str(d) for d in plugin.stale()] if plugin else [],
         }
+        accuracy = self.accuracy.cells()
+        shrunk = self._shrink()
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "verification.json").write_text(
-            json.dumps({"meta": meta, "cells": cells, "failures": self.failures}, indent=1)
+        (self.out_dir / "verification.json").write_text(json.dumps(
+            {"meta": meta, "cells": cells, "failures": self.failures, "accuracy": accuracy,
+             "shrunk": [{"op": k[0], "check": k[1], "dtype": k[2], **v} for k, v in shrunk.items()]}, indent=1)
         )
-        (self.out_dir / "verification.md").write_text(markdown(meta, cells, self.failures))
+        (self.out_dir / "verification.md").write_text(
+            markdown(meta, cells, self.failures, shrunk) + accuracy_markdown(accuracy, self.out_dir)
+        )
+
+    def _shrink(self) -> dict[tuple, dict]:
+        """The smallest failing case of each op · check · dtype, shrunk (harness.shrink) within the budget."""
+        budget = self.config.getoption("--shrink-budget")
+        if not self.failures or budget <= 0:
+            return {}
+        from harness import impl
+        from harness.shrink import shrink_failures
+
+        return shrink_failures(_by_cell(self.failures), impl.current(), self.out_dir, budget)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not hasattr(self.config, "workerinput"):
@@ -118,18 +137,28 @@ def impl_suffix() -> str:
 
 
 def _by_cell(failures: list[dict]) -> list[list[dict]]:
+    """The failures of each op · check · dtype, the one with the fewest elements first."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for f in failures:
         groups[(f["op"], f["check"], f["dtype"])].append(f)
-    return [groups[k] for k in sorted(groups)]
+    return [sorted(groups[k], key=lambda f: (f.get("size", math.inf), f["nodeid"])) for k in sorted(groups)]
 
 
-def _smallest_row(group: list[dict]) -> str:
-    """The failure of this op · check · dtype with the fewest elements (the easiest to read)."""
-    f = min(group, key=lambda f: (f.get("size", math.inf), f["nodeid"]))
-    errors = " | ".join(f"{f[e]:.3g}" if e in f else "" for e in ERRORS)
+def _smallest_row(group: list[dict], shrunk: dict | None) -> str:
+    """The failure of this op · check · dtype with the fewest elements, and what shrinking it found:
+    the inputs (values when small), its errors and the command that replays it."""
+    f = group[0]
+    found = f"{_inputs(shrunk['inputs'])}{'' if shrunk['complete'] else ' (budget ran out)'}" if shrunk else ""
+    m = shrunk or f
+    errors = " | ".join(f"{m[e]:.3g}" if e in m else "" for e in ERRORS)
+    replay = f"`{shrunk['replay']}`" if shrunk else ""
     return (f"| {f['op']} | {f['check']} | {f['dtype']} | {len(group)} | `{f['case']}` | {f.get('size', '')} | "
-            f"{f.get('mismatches', '')} | {errors} | `{f['reproduce']}` |")
+            f"{found} | {errors} | `{f['reproduce']}` | {replay} |")
+
+
+def _inputs(inputs: dict) -> str:
+    return "; ".join(f"{n} {tuple(a['shape'])}" + (f" = {a['values']}" if "values" in a else "")
+                     for n, a in inputs.items())
 
 
 def _coverage_line(ops: dict) -> str:
@@ -151,7 +180,7 @@ def _cell(c: dict | None) -> str:
     return f"{mark}{c['passed']}/{total}{err}{skipped}{documented}"
 
 
-def markdown(meta: dict, cells: list[dict], failures: list[dict]) -> str:
+def markdown(meta: dict, cells: list[dict], failures: list[dict], shrunk: dict | None = None) -> str:
     dtypes = [d for d in (*ALL_DTYPES, "-") if any(c["dtype"] == d for c in cells)]
     index = {(c["op"], c["check"], c["dtype"]): c for c in cells}
     rows = sorted({(c["op"], c["check"]) for c in cells})
@@ -176,9 +205,14 @@ def markdown(meta: dict, cells: list[dict], failures: list[dict]) -> str:
               for op, check in rows]
     if failures:
         lines += ["", "## Smallest failing case per op · check · dtype", "",
-                  "| op | check | dtype | failures | smallest case | elements | mismatches | max abs | max rel | "
-                  "max ULP | reproduce |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-        lines += [_smallest_row(group) for group in _by_cell(failures)]
+                  "The suite's failing case with the fewest elements, and the smallest inputs a shrinking search "
+                  "(harness.shrink: slices along each axis, then simpler values) found that still fail the same "
+                  "output or gradient, with that case's errors.", "",
+                  "| op | check | dtype | failures | smallest suite case | elements | shrunk to | max abs | max rel | "
+                  "max ULP | reproduce | replay shrunk |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [_smallest_row(group, (shrunk or {}).get(tuple(group[0][k] for k in ("op", "check", "dtype"))))
+                  for group in _by_cell(failures)]
         lines += ["", "## Failures", ""]
         lines += [f"- `{f['nodeid']}`: {f['message']}" for f in failures[:200]]
     return "\n".join(lines) + "\n"
+

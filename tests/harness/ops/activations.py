@@ -7,10 +7,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from harness import highprec_ops as hp
 from harness.dtypes import DTYPES
+from harness.metamorphic import per_sample
 from harness.ops.seed import DEFAULT_VARIANTS, elementwise
 from harness.oracle import torch_forward
-from harness.registry import REGISTRY, BadInput, OpSpec, Property, Variant, register
+from harness.registry import DEFAULT_ALLOWANCE, REGISTRY, Allowance, BadInput, OpSpec, Property, Variant, register
 from harness.values import FAMILIES, cast
 
 
@@ -22,15 +24,27 @@ def _options(**choices):
 
 
 ZEROS = (0.0, -0.0)
-elementwise("tanh", torch.tanh, doc="gradient 1 - y^2")
-elementwise("leaky_relu", F.leaky_relu, ZEROS, _options(negative_slope=(0.01, 0.2)), doc="leaky_relu'(0) = slope")
-elementwise("silu", F.silu)
+elementwise("tanh", torch.tanh, doc="gradient 1 - y^2", highprec=hp.tanh)
+elementwise(
+    # A negative slope too: leaky_relu(-0.0) = -0.0 * slope is +0.0 then, which tells x > 0 from x >= 0.
+    "leaky_relu", F.leaky_relu, ZEROS, _options(negative_slope=(0.01, -0.2)), doc="leaky_relu'(0) = slope",
+    highprec=hp.leaky_relu,
+)
+# Accuracy (harness.accuracy): torch's vectorised kernels form these derivatives with fused multiply-adds, which
+# NumPy lacks; near a root of the derivative (silu' at x = -1.278, gelu' at -0.752, mish' at -1.19) the
+# cancellation amplifies each rounding, torch's too. Measured: the reference up to 3.3 x torch's error there
+# (float64 silu: 200 vs 47 ULP; float32 gelu tanh-form 1.9e3 vs 454, mish 10 vs 3); 1 - y^2 in tanh, which
+# cost 8 ULP the same way, is computed in float64 instead (reference/smooth.py).
+FMA_ALLOWANCE = Allowance(4.0, "torch forms the derivative with fused multiply-adds; near its root (e.g. silu' "
+                          "at x = -1.278) the cancellation amplifies the extra rounding (measured up to 3.3x torch's)")
+elementwise("silu", F.silu, highprec=hp.silu, allowance=FMA_ALLOWANCE)
 elementwise(
     "softplus", F.softplus, (20.0, 2.5, 0.0), _options(beta=(1.0, 2.0), threshold=(20.0, 5.0)),
     bad=(BadInput("beta", lambda rng: ((np.ones(3),), {"beta": 0.0}), ValueError, "beta"),),
     doc="linear above threshold in beta * x",
+    highprec=hp.softplus,
 )
-elementwise("hardsigmoid", F.hardsigmoid, (-3.0, 3.0) + ZEROS, doc="gradient 0 at ±3")
+elementwise("hardsigmoid", F.hardsigmoid, (-3.0, 3.0) + ZEROS, doc="gradient 0 at ±3", highprec=hp.hardsigmoid)
 
 
 
@@ -95,12 +109,17 @@ def _full_default(variant: Variant, shape: tuple[int, ...]) -> bool:
     return not variant.options or shape in EXTRA_SHAPES
 
 
-def _activation(name, torch_fn, families, kinks=(), variants=DEFAULT_VARIANTS, bad=(), sample=None, doc=""):
+def _activation(
+    name, torch_fn, families, kinks=(), variants=DEFAULT_VARIANTS, bad=(), sample=None, doc="",
+    allowance=DEFAULT_ALLOWANCE,
+):
     """Register a one-input activation: like seed.elementwise, with this group's shapes, its own
-    families and sampler, and the nan_forward property when the sampler leaves NaN out."""
+    families and sampler, and the nan_forward property when the sampler leaves NaN out; its float64
+    oracle is the harness.highprec_ops function of the same name."""
     return elementwise(
         name, torch_fn, kinks, variants, bad, doc=doc, sample=sample or _x_sampler(), shapes=ACT_SHAPES,
         families=families, applies=_full_default, properties=(_nan_forward(name),) if sample is _NO_NAN else (),
+        highprec=getattr(hp, name), allowance=allowance,
     )
 
 
@@ -150,8 +169,12 @@ _activation(
     bad=(BadInput("approximate", _options_call(approximate="sigmoid"), ValueError, "'sigmoid'"),),
     doc="x Phi(x) through erf (approximate='none', the default) or the tanh formula; gradient NaN at ±inf; "
     "no +inf for the exact form (see the sampler)",
+    allowance=FMA_ALLOWANCE,
 )
-_activation("mish", F.mish, EXP_FAMILIES, doc="x tanh(softplus(x)); mish(-inf) = NaN, gradient NaN at ±inf")
+_activation(
+    "mish", F.mish, EXP_FAMILIES, doc="x tanh(softplus(x)); mish(-inf) = NaN, gradient NaN at ±inf",
+    allowance=FMA_ALLOWANCE,
+)
 _activation("softsign", F.softsign, SMOOTH_FAMILIES, doc="torch's x / (1 + |x|): NaN at ±inf, gradient too")
 _activation(
     "logsigmoid", F.logsigmoid, EXP_FAMILIES,
@@ -159,8 +182,9 @@ _activation(
 )
 
 _activation(
-    "hardtanh", F.hardtanh, KINK_FAMILIES, (-1.0, 1.0, -2.0, 0.5),  # the boundaries of both variants
-    (Variant(), Variant("min_val=-2,max_val=0.5", {"min_val": -2.0, "max_val": 0.5})),
+    # The boundaries of both variants. A maximum of 0 tells x > max from x >= max: -0.0 passes unchanged.
+    "hardtanh", F.hardtanh, KINK_FAMILIES, (-1.0, 1.0, -2.0, 0.0, -0.0),
+    (Variant(), Variant("min_val=-2,max_val=0", {"min_val": -2.0, "max_val": 0.0})),
     bad=(BadInput("min_above_max", _options_call(min_val=1.0, max_val=-1.0), ValueError, "min_val"),),
     sample=_NO_NAN,
     doc="clamp; gradient 0 at both boundaries; -0.0 passes; no NaN (see NO_NAN)",
@@ -217,12 +241,16 @@ register(
         kinks=ZEROS,
         applies=lambda variant, shape: shape in PRELU_SHAPES[variant.sampling["weight"]],
         magnitude=_prelu_terms,
+        relations=(per_sample("x", "out", variant="weight=channel"),),
+        highprec=hp.prelu,
         bad_inputs=(
             BadInput("weight_size", _prelu_call((4, 3), (4,)), ValueError, r"\(4,\).* 3 channel"),
             BadInput("channel_1d_x", _prelu_call((3,), (3,)), ValueError, r"\(3,\).* 1 channel"),
             BadInput("channel_0d_x", _prelu_call((), (3,)), ValueError, "0-d x"),
             BadInput("weight_2d", _prelu_call((4, 3), (1, 3)), ValueError, r"\(1, 3\)"),
             BadInput("dtype_mix", _prelu_call((4, 3), (3,), np.float32), TypeError, "float32"),
+            # The generic dtype checks corrupt x; the error for an integer weight must name the weight.
+            BadInput("weight_int64", _prelu_call((4, 3), (3,), np.int64), TypeError, r"\bweight\b.*floating"),
         ),
         doc="x above 0, weight * x at or below 0 (prelu'(0) = weight); weight shared (1,) or per channel "
         "(C,) on axis 1; dweight sums x * dout over each channel's non-positive elements",

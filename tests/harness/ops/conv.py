@@ -9,6 +9,8 @@ import warnings
 import numpy as np
 import torch.nn.functional as F
 
+from harness import highprec_ops as hp
+from harness.metamorphic import per_sample
 from harness.registry import BadInput, OpSpec, Variant, register
 from harness.values import FAMILIES, cast
 
@@ -61,6 +63,7 @@ register(
             BadInput("stride_0", lambda rng: ((np.ones((1, 1, 4, 4)), 2), {"stride": 0}), ValueError, "stride"),
         ),
         doc="F.unfold: kernel, stride, padding, dilation; backward sums overlapping windows (col2im)",
+        highprec=hp.im2col,
     )
 )
 
@@ -87,6 +90,7 @@ register(
             BadInput("cols_2d", lambda rng: ((np.ones((9, 12)), (5, 6), 3), {}), ValueError, r"\(9, 12\)"),
         ),
         doc="F.fold: the adjoint of im2col, summing where windows overlap",
+        highprec=hp.col2im,
     )
 )
 
@@ -178,7 +182,9 @@ for _name, _fn, _shapes, _variants, _w in (
             magnitude=True,
             fd_max_size=64,
             bad_inputs=_conv_bad(_name, _shapes[0], _w),
+            relations=(per_sample("x", "out"),),
             doc=f"F.{_name}: stride, padding (int, tuple, 'same', 'valid'), dilation, groups, optional bias",
+            highprec=hp.conv,
         )
     )
 
@@ -213,6 +219,7 @@ register(
         shapes=((2, 4, 4, 5), (1, 4, 3, 3), (0, 4, 3, 3)),
         families=CONV_FAMILIES,
         variants=CONV_TRANSPOSE,
+        relations=(per_sample("x", "out"),),
         reduces=True,
         magnitude=True,
         bad_inputs=(

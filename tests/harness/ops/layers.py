@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from harness import highprec_ops as hp
 from harness.checks import BITWISE
 from harness.dtypes import DTYPES, to_numpy, to_torch
 from harness.registry import BadInput, OpSpec, Property, Variant, register
@@ -104,6 +105,12 @@ def _p_call(op_shape, **options):
     return lambda rng: ((np.ones(op_shape),), options)
 
 
+# Where dropout is the identity (eval, p = 0) torch returns x itself and autograd passes dout through;
+# an implementation may do the same (the reference copies).
+IDENTITY_ALIASES = {
+    ("out", "x"): "F.dropout returns its input itself in eval mode and for p = 0",
+    ("dx", "dout"): "torch.autograd.grad through the identity returns dout itself",
+}
 _X_3D = BadInput("x_3d", _p_call((2, 3, 4), p=0.5), ValueError, r"\(N, C, H, W\)")
 for _op, _fn, _shapes, _extra, _doc in (
     ("dropout", F.dropout, ((), (0, 3), (3, 5, 7)), (), "inverted; the keep-mask is injected on both sides"),
@@ -130,6 +137,9 @@ for _op, _fn, _shapes, _extra, _doc in (
             )
             + _extra,
             properties=(_keep_fraction(_op), _torch_kernel(_op, _fn)),
+            highprec=getattr(hp, _op),
+            elementwise=_op == "dropout",  # its keep-mask has x's shape; dropout2d's is per channel
+            aliases=IDENTITY_ALIASES,
             doc=_doc,
         )
     )
@@ -176,6 +186,7 @@ register(
             BadInput("padding_idx", _embedding_call([1], padding_idx=10), ValueError, "padding_idx 10"),
         ),
         doc="gather; backward accumulates repeated indices, the padding row gets no gradient",
+        highprec=hp.embedding,
     )
 )
 
@@ -206,12 +217,17 @@ register(
         families=("normal",),  # a reshape copies values untouched: shapes, dims and layouts are what vary
         variants=FLATTEN,
         applies=_has_dims,
+        aliases={  # an implementation may return views, as torch does (the reference copies)
+            ("out", "x"): "torch.flatten returns a view of its input",
+            ("dx", "dout"): "flatten's backward reshapes dout into a view",
+        },
         bad_inputs=(
             BadInput("order", lambda rng: ((np.ones((2, 3, 4)),), {"start_dim": 2, "end_dim": 1}), ValueError,
                      "start_dim 2 comes after end_dim 1"),
             BadInput("dim", lambda rng: ((np.ones((2, 3)),), {"start_dim": 2}), ValueError, "axis 2 is out of range"),
         ),
         doc="torch.flatten (start_dim=0 by default; nn.Flatten's start_dim=1 is a variant)",
+        highprec=hp.flatten,
     )
 )
 
@@ -268,6 +284,7 @@ register(
             BadInput("scalar", _matmul_call((), (3,)), ValueError, "at least one dimension"),
             BadInput("dtype_mix", _matmul_call((4, 5), (5, 6), np.float32), TypeError, "float32"),
         ),
+        highprec=hp.matmul,
         doc="torch.matmul: broadcasting batch dimensions, 1-D operands as vectors",
     )
 )

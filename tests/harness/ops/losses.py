@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 import torch.nn.functional as F
 
+from harness import highprec_ops as hp
 from harness.dtypes import DTYPES
 from harness.registry import BadInput, OpSpec, Variant, register
 from harness.values import FAMILIES, Hints, cast
@@ -169,6 +170,7 @@ def _loss(name, torch_fn, draw, families, variants, inputs=("x", "t"), bad=(), d
             reduces=True,  # 'mean'/'sum' add up the terms
             bad_inputs=_COMMON_BAD + bad,
             applies=lambda variant, shape: shape in shapes_of[variant.label],
+            highprec=getattr(hp, name),  # the harness.highprec_ops oracle of the same name
             doc=doc,
         )
     )

@@ -22,8 +22,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from harness import highprec_ops as hp
 from harness.dtypes import DTYPES, to_numpy, to_torch
-from harness.registry import BadInput, OpSpec, Property, Variant, register
+from harness.metamorphic import per_sample
+from harness.registry import Allowance, BadInput, OpSpec, Property, Variant, register
 from harness.values import cast
 
 FAMILIES = ("normal", "wide", "equal", "nonfinite")
@@ -90,6 +92,17 @@ def _only(table: dict[str, tuple[tuple[int, ...], ...]]):
 
 def _shapes(table: dict[str, tuple[tuple[int, ...], ...]]) -> tuple[tuple[int, ...], ...]:
     return tuple(dict.fromkeys(s for shapes in table.values() for s in shapes))
+
+
+# Accuracy (harness.accuracy), batch_norm and layer_norm: measured over every float32 case, the reference's largest
+# errors equal torch's (batch_norm dweight 5.5 vs 6.5 ULP, out 8.5 vs 8.8; layer_norm dx 4.2 vs 15), but on
+# single cases of offset groups (the wide family) the order of the three reductions decides the last bits.
+NORM_ALLOWANCE = Allowance(
+    5.0, "the backward combines three reductions per group (sum dout, sum dout * xhat, the statistics) that torch "
+    "fuses in one pass in its own order: on single wide-offset cases up to 4.2x torch's error (batch_norm dweight "
+    "5.1 vs 0.92 ULP, dx 4.0 vs 0.66, layer_norm dweight 7.2 vs 1.8, group_norm float64 dx 8.6 vs 1.75), with "
+    "equal maxima over all cases",
+)
 
 
 # -- batch_norm ------------------------------------------------------------------------------------
@@ -197,6 +210,7 @@ register(
         variants=BATCH_NORM_VARIANTS,
         applies=_only(BATCH_NORM_SHAPES),
         reduces=True,
+        allowance=NORM_ALLOWANCE,
         outputs=("out", "running_mean", "running_var"),
         bad_inputs=(
             BadInput("batch_of_one", _bn_call((1, 3)), ValueError, r"more than 1 value per channel.*\(1, 3\)"),
@@ -210,6 +224,11 @@ register(
             ),
         ),
         properties=(Property("untracked", _untracked, "running_mean = running_var = None"),),
+        relations=(
+            per_sample("x", "out", variant="eval"),  # running statistics: each sample on its own
+            per_sample("x", "out", variant="train", independent=False, label="batch_dependence",
+                       doc="training mode: the batch statistics make each output depend on the other samples"),
+        ),
         doc="nn.BatchNorm{1,2,3}d via functional_call: train (biased var normalises, unbiased var tracked; "
         "momentum=None is the cumulative average 1/(num_batches_tracked+1)) and eval (running statistics)",
     )
@@ -256,7 +275,9 @@ register(
             Variant("normalized_shape=5-noaffine-eps=1e-3", {"normalized_shape": 5, "eps": 1e-3}, _NO_AFFINE),
         ),
         applies=_only(LAYER_NORM_SHAPES),
+        relations=(per_sample("x", "out"),),
         reduces=True,
+        allowance=NORM_ALLOWANCE,
         bad_inputs=(
             BadInput("shape_mismatch", _ln_call((2, 5), (4,)), ValueError, r"\(4,\).*\(2, 5\)"),
             BadInput("shape_too_long", _ln_call((5,), (1, 5)), ValueError, r"\(1, 5\).*\(5,\)"),
@@ -264,6 +285,7 @@ register(
             BadInput("weight_shape", _ln_call((2, 5), (5,), weight=np.ones(4)), ValueError, r"weight.*\(4,\)"),
         ),
         doc="F.layer_norm over the trailing normalized_shape; optional elementwise affine",
+        highprec=hp.layer_norm,
     )
 )
 
@@ -309,7 +331,10 @@ register(
             Variant("num_groups=2-noaffine-eps=1e-3", {"num_groups": 2, "eps": 1e-3}, _NO_AFFINE),
         ),
         applies=_only(GROUP_NORM_SHAPES),
+        relations=(per_sample("x", "out"),),
         reduces=True,
+        allowance=NORM_ALLOWANCE,
+        highprec=hp.group_norm,
         bad_inputs=(
             BadInput("groups_not_divisor", _gn_call((2, 6, 3), 4), ValueError, r"6 channels.*num_groups=4"),
             BadInput("weight_shape", _gn_call((2, 6, 3), 3, weight=np.ones(3)), ValueError, r"weight.*\(3,\)"),

@@ -30,8 +30,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from harness import highprec_ops as hp
 from harness.checks import BITWISE
 from harness.dtypes import DTYPES, to_numpy, to_torch
+from harness.metamorphic import per_sample
 from harness.registry import BadInput, OpSpec, Property, Variant, register
 from harness.values import FAMILIES, Hints
 
@@ -149,7 +151,8 @@ def _entry(op, torch_fn, table, bad, doc, **fields):
     register(
         OpSpec(
             name=op, inputs=("x",), grads=("x",), torch_fn=torch_fn, sample=_sample, shapes=_shapes(shapes),
-            variants=variants, applies=_only(shapes), fd_max_size=FD_MAX_SIZE, bad_inputs=bad, doc=doc, **fields,
+            variants=variants, applies=_only(shapes), fd_max_size=FD_MAX_SIZE, bad_inputs=bad, doc=doc,
+            relations=(per_sample("x", "out"),), **fields,
         )
     )
 
@@ -254,7 +257,7 @@ AVG_POOL1D = {
 
 def _avg_entry(op, torch_fn, table, bad, doc):
     # window sums, linear in x: compared within tolerance, rtol applied to the sum of |terms|
-    _entry(op, torch_fn, table, bad, doc, families=AVG_FAMILIES, reduces=True, magnitude=True)
+    _entry(op, torch_fn, table, bad, doc, families=AVG_FAMILIES, reduces=True, magnitude=True, highprec=getattr(hp, op))
 
 
 _avg_entry(
@@ -321,7 +324,9 @@ register(
         reduces=True,
         magnitude=True,
         bad_inputs=ADAPTIVE_BAD,
+        relations=(per_sample("x", "out"),),
         doc="F.adaptive_avg_pool2d: divisible and non-divisible sizes, None, more windows than cells",
+        highprec=hp.adaptive_avg_pool2d,
     )
 )
 

@@ -36,7 +36,8 @@ import numpy as np
 import torch.nn as nn
 from torch.func import functional_call
 
-from harness.registry import BadInput, OpSpec, Variant, register
+from harness.metamorphic import per_sample
+from harness.registry import Allowance, BadInput, OpSpec, Variant, register
 from harness.values import FAMILIES, cast
 
 HIDDEN = 5
@@ -317,9 +318,16 @@ for _kind, _table in (("rnn", RNN_VARIANTS), ("lstm", LSTM_VARIANTS), ("gru", GR
             applies=_only(_labels),
             fd_max_size=FD_MAX,
             reduces=True,  # matrix products, and sums over time and batch in the weight gradients
+            allowance=Allowance(
+                5.0, "T steps of products and gates, weight gradients summed over time and batch: torch's cell kernels "
+                "round in another order and the recurrence carries every rounding on; on single cases up to 4.4x "
+                "torch's error (gru dbias_ih 4.7 vs 0.33 ULP, lstm out 3.8 vs 0.86), with equal maxima over all "
+                "float32 cases",
+            ),
             outputs=("out", "h_n", "c_n") if _kind == "lstm" else ("out", "h_n"),
             grad_outputs=3 if _kind == "lstm" else 2,
             bad_inputs=_net_bad(_kind),
+            relations=(per_sample("x", "h0", "c0", "out", "h_n", "c_n", axis=1),),  # the first variant: (T, N, I)
             doc=_NET_DOCS[_kind] + "; layers, bidirectional, batch_first, bias, given or zero initial state, "
             "via functional_call",
         )
@@ -351,6 +359,7 @@ for _kind, _variants in CELL_VARIANTS.items():
             outputs=("h", "c") if _kind == "lstm_cell" else ("out",),
             grad_outputs=2 if _kind == "lstm_cell" else 1,
             bad_inputs=_cell_bad(_kind),
+            relations=(per_sample("x", "h", "c", "out"),),
             doc=f"nn.{CELL_MODULES[_kind].__name__} via functional_call: one step of {_kind.removesuffix('_cell')}",
         )
     )

@@ -7,6 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from harness import highprec_ops as hp
+from harness.metamorphic import ShiftInvariance, per_sample
 from harness.registry import BadInput, OpSpec, Variant, register, same_shape_inputs
 from harness.values import FAMILIES, cast
 
@@ -28,6 +30,7 @@ def elementwise(
         "sample": same_shape_inputs("x"),
         "shapes": ELEMENTWISE_SHAPES,
         "families": ELEMENTWISE + (("kink",) if kinks else ()),
+        "elementwise": True,
     }
     return register(
         OpSpec(
@@ -37,11 +40,13 @@ def elementwise(
     )
 
 
-elementwise("relu", lambda x: torch.relu(x), kinks=ZEROS, doc="relu'(0) = relu'(-0.0) = 0; NaN passes through")
-elementwise("sigmoid", torch.sigmoid, doc="stable at both ends; gradient y (1 - y)")
-elementwise("exp", torch.exp)
-elementwise("log", torch.log, kinks=ZEROS, positive=True, doc="log(±0) = -inf, log(x < 0) = nan")
-elementwise("reciprocal", torch.reciprocal, kinks=ZEROS, doc="1/±0 = ±inf")
+elementwise(
+    "relu", lambda x: torch.relu(x), kinks=ZEROS, doc="relu'(0) = relu'(-0.0) = 0; NaN passes through", highprec=hp.relu
+)
+elementwise("sigmoid", torch.sigmoid, doc="stable at both ends; gradient y (1 - y)", highprec=hp.sigmoid)
+elementwise("exp", torch.exp, highprec=hp.exp)
+elementwise("log", torch.log, kinks=ZEROS, positive=True, doc="log(±0) = -inf, log(x < 0) = nan", highprec=hp.log)
+elementwise("reciprocal", torch.reciprocal, kinks=ZEROS, doc="1/±0 = ±inf", highprec=hp.reciprocal)
 
 
 # -- broadcasting binary nodes -------------------------------------------------------------------
@@ -68,7 +73,14 @@ def _binary_bad(name: str) -> tuple[BadInput, ...]:
     return (
         BadInput("shapes", lambda rng: ((np.ones((3, 4)), np.ones((5,))), {}), ValueError, r"\(3, 4\).*\(5,\)"),
         BadInput("dtype_mix", lambda rng: ((np.ones(3), np.ones(3, np.float32)), {}), TypeError, "float64.*float32"),
+        # The generic dtype checks corrupt x; an integer y must be rejected by its own name (docs/mutation.md).
+        BadInput("y_int64", lambda rng: ((np.ones(3), np.ones(3, np.int64)), {}), TypeError, r"\by\b.*floating"),
     )
+
+
+# add's backward passes dout through where nothing is broadcast, as torch.autograd.grad does (it returns the
+# upstream gradient itself for both inputs of x + y); a copy would be allowed too.
+ADD_ALIASES = {(g, "dout"): "torch.autograd.grad of x + y returns dout itself" for g in ("dx", "dy")}
 
 
 for _name, _fn in (("mul", torch.mul), ("add", torch.add)):
@@ -85,6 +97,9 @@ for _name, _fn in (("mul", torch.mul), ("add", torch.add)):
             bad_inputs=_binary_bad(_name),
             reduces=True,  # the backward sums over broadcast axes
             magnitude=True,
+            elementwise=True,  # any x shape: every variant derives y's shape from it (y=same permutes with x)
+            aliases=ADD_ALIASES if _name == "add" else {},
+            highprec=getattr(hp, _name),
             doc="broadcasts; backward sums the gradient over broadcast axes",
         )
     )
@@ -104,8 +119,9 @@ def _affine_sample(rng, dtype, shape, fam, variant, hints):
     }
 
 
-def _affine_call(x_shape, w_shape, b_shape=(AFFINE_OUT,), w_dtype=np.float64):
-    return lambda rng: ((np.ones(x_shape), np.ones(w_shape, w_dtype), np.ones(b_shape, w_dtype)), {})
+def _affine_call(x_shape, w_shape, b_shape=(AFFINE_OUT,), w_dtype=np.float64, b_dtype=None):
+    b_dtype = w_dtype if b_dtype is None else b_dtype
+    return lambda rng: ((np.ones(x_shape), np.ones(w_shape, w_dtype), np.ones(b_shape, b_dtype)), {})
 
 
 register(
@@ -124,7 +140,19 @@ register(
             BadInput("b_size", _affine_call((4, 3), (3, AFFINE_OUT), (5,)), ValueError, r"b \(5,\)"),
             BadInput("x_1d", _affine_call((3,), (3, AFFINE_OUT)), ValueError, r"x \(3,\)"),
             BadInput("dtype_mix", _affine_call((4, 3), (3, AFFINE_OUT), w_dtype=np.float32), TypeError, "float32"),
+            # Each input on its own (found by mutation testing, docs/mutation.md): a check that skips W or b,
+            # a message that names the wrong input, a 1-D x that would flatten to (N, 1), a 3-D W.
+            BadInput("dtype_mix_W", _affine_call((4, 3), (3, AFFINE_OUT), w_dtype=np.float32, b_dtype=np.float64),
+                     TypeError, "W: float32"),
+            BadInput("dtype_mix_b", _affine_call((4, 3), (3, AFFINE_OUT), b_dtype=np.float32), TypeError, "b: float32"),
+            BadInput("W_int64", _affine_call((4, 3), (3, AFFINE_OUT), w_dtype=np.int64, b_dtype=np.float64),
+                     TypeError, r"\bW\b.*floating"),
+            BadInput("b_int64", _affine_call((4, 3), (3, AFFINE_OUT), b_dtype=np.int64), TypeError, r"\bb\b.*floating"),
+            BadInput("x_1d_one_feature", _affine_call((3,), (1, AFFINE_OUT)), ValueError, r"x \(3,\)"),
+            BadInput("W_3d", _affine_call((4, 3), (3, AFFINE_OUT, 1)), ValueError, r"W \(3, 6, 1\)"),
         ),
+        relations=(per_sample("x", "out"),),
+        highprec=hp.affine,
         doc="x @ W + b with W (in, out); N-D x flattened to (N, -1)",
     )
 )
@@ -161,6 +189,8 @@ for _name, _fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax
                 "x": _b(dout, out, axis, out.dtype)
             },
             applies=_has_axis,
+            relations=(ShiftInvariance(), per_sample("x", "out", shape=(4, 3))),  # rows: the default last axis
+            highprec=getattr(hp, _name),
             doc="max-subtracted, along any axis",
         )
     )
@@ -215,7 +245,23 @@ register(
         class_axis=1,
         reduces=True,
         bad_inputs=LABEL_BAD
-        + (BadInput("rows_sum", target_call(np.full((4, 3), 0.5)), ValueError, "row 0 sums to 1.5"),),
+        + (
+            BadInput("rows_sum", target_call(np.full((4, 3), 0.5)), ValueError, "row 0 sums to 1.5"),
+            # One row off by 13.5 float64 ULPs of 1: beyond the 4 * C ULPs of rounding the check allows (C = 3).
+            BadInput("rows_sum_tight", target_call([[0.5, 0.5, 13.5 * 2.0**-52]] + [[0.25, 0.25, 0.5]] * 3), ValueError,
+                     r"row 0 sums to 1\.00000000000000[0-9]+$"),
+            BadInput("x_3d", target_call([[0, 1], [2, 0]], x_shape=(2, 3, 2)), ValueError,
+                     r"expected logits of shape \(N, C\), got \(2, 3, 2\)"),
+            # Without ignore_index the message has no ignore_index clause (docs/mutation.md).
+            BadInput("label_message", target_call([0, 1, 3, 2]), ValueError,
+                     r"labels must be in \[0, 3\) for 3 classes, got 3 at position 2$"),
+            # A probability target that is not floating, or not of the logits' dtype (docs/mutation.md).
+            BadInput("target_bool", target_call(np.ones((4, 3), bool)), TypeError, r"\btarget\b.*floating"),
+            BadInput("target_dtype", target_call(np.full((4, 3), 0.25, np.float32)), TypeError,
+                     "probability target has dtype float32, but the input has dtype float64"),
+        ),
+        relations=(ShiftInvariance(),),
+        highprec=hp.class_loss(wrt=("x",)),
         doc="the seed's combined layer; backward dout * (y - t) / N",
     )
 )
