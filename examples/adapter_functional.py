@@ -21,4 +21,17 @@ dropout_forward, dropout_backward = ad.functional(
     options=lambda o: {"p": 1 - o.get("p", 0.5), "mode": "train" if o.get("training", True) else "test"},
     dropout=ad.InjectMask(keep=0.0, drop=1.0))  # cs231n keeps where rand(...) < keep probability
 
+
+
+def _adam_options(o: dict) -> dict:
+    """torch's Adam options -> cs231n's config (NotImplementedError, reported as not implemented, for others)."""
+    o = ad.only(o, "lr", "betas", "eps")
+    beta1, beta2 = o.get("betas", (0.9, 0.999))
+    return {"learning_rate": o.get("lr", 1e-3), "beta1": beta1, "beta2": beta2, "epsilon": o.get("eps", 1e-8)}
+
+
+# An optimizer: the core tests/test_optim.py runs, with torch's state entries mapped to the config's.
+adam = ad.optimizer(tb.adam, state={"exp_avg": "m", "exp_avg_sq": "v", "step": ad.step_count("t")},
+                    options=_adam_options)
+
 DEVIATIONS = []  # cs231n dropout is inverted, as torch's: nothing documented differs; the rest are bugs

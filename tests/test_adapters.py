@@ -5,9 +5,28 @@ they use ``reference`` directly whatever ``--impl`` says."""
 
 from __future__ import annotations
 
+import functools
+import types
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from harness import adapters as ad
+from harness import checks, stateful
+from harness.cases import backward_cases, seed_for
+from harness.context import Ctx
+from harness.deviations import declared
+from harness.dtypes import DTYPES
+from harness.impl import Impl
+from harness.optim import (
+    CONFIGS,
+    DTYPE_NAMES,
+    SHAPE,
+    compare_trajectories,
+    gradients,
+    reference_trajectory,
+    torch_trajectory,
+)
 
 import reference as ref
 
@@ -214,27 +233,332 @@ def test_scalar_results_are_arrays():
     assert isinstance(bwd(cache, np.asarray(2.0))["dx"], np.ndarray)
 
 
-def test_optimizer_kit():
-    """cs231n ``sgd_momentum(w, dw, config)`` and the book's in-place ``SGD.update(params, grads)``,
-    as steps on named arrays that leave the caller's arrays untouched."""
+# -- the suite through a kit: the registry's checks on an implementation module made of kit pairs --------
 
-    def sgd_momentum(w, dw, config):
-        config.setdefault("learning_rate", 0.1)
-        v = config.get("velocity", np.zeros_like(w))
-        v = 0.9 * v - config["learning_rate"] * dw
-        config["velocity"] = v
-        return w + v, config
 
-    class SGD:
-        def update(self, params, grads):
-            for k in params:
-                params[k] -= 0.1 * grads[k]
+def _suite(op: str, pairs: dict[str, Callable], variants: tuple[str, ...] | None = None) -> list[str]:
+    """Forward and backward against torch on the op's normal-family float64 cases (the kits never touch
+    dtypes), and with every variant (``variants`` None) the stateful pass, for a module holding ``pairs``;
+    the failures' headlines."""
+    module = types.ModuleType(f"kit_{op}")
+    vars(module).update(pairs)
+    impl = Impl(f"kit_{op}", module)
+    failures = []
 
-    w, g = {"w": np.ones(3)}, {"w": np.full(3, 2.0)}
-    step = ad.optimizer(sgd_momentum)
-    w1, state = step(w, g)
-    w2, state = step(w1, g, state)
-    np.testing.assert_allclose(w2["w"], 1 - 0.2 - (0.9 * 0.2 + 0.2))
-    w3, _ = ad.optimizer(SGD().update, style="inplace")(w, g)
-    np.testing.assert_allclose(w3["w"], 0.8)
-    np.testing.assert_array_equal(w["w"], 1.0)
+    def attempt(check: str, case_id: str, case, run: Callable) -> None:
+        ctx = Ctx(impl, check, f"test_adapters[{case_id}]", case, np.random.default_rng(seed_for(check, case_id)),
+                  op_name=op)
+        try:
+            run(ctx)
+        except AssertionError as err:
+            failures.append(str(err).splitlines()[0])
+
+    for case in backward_cases():
+        if case.op == op and case.family == "normal" and case.layout == "C" and case.dtype == "float64":
+            if variants is None or case.variant in variants:
+                attempt("forward", case.id, case, checks.forward)
+                attempt("backward", case.id, case, checks.backward)
+    for name, fn in stateful.CHECKS.items() if variants is None else ():
+        attempt(name, op, None, functools.partial(stateful.run, op=op, check=fn))
+    return failures
+
+
+def _reorder(a: np.ndarray, order: str, to: str) -> np.ndarray:
+    """Row blocks of ``a`` (gate blocks in ``order``) put in the order ``to`` (the test's own code, not the kit's)."""
+    h = a.shape[0] // len(order)
+    return np.concatenate([a[order.index(g) * h:(order.index(g) + 1) * h] for g in to])
+
+
+class _UserCell:
+    """A recurrent cell storing its gate blocks in ``ORDER``; computes through the reference in torch's order,
+    gradients left in ``d<param>`` attributes in its own order."""
+
+    OP, TORCH, ORDER, DATA = "lstm_cell", "ifgo", "ifog", ("x", "h", "c")
+
+    def __init__(self, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+        given = {"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih, "bias_hh": bias_hh}
+        self.params = {k: v for k, v in given.items() if v is not None}
+
+    def forward(self, *data):
+        torch_order = {k: _reorder(v, self.ORDER, self.TORCH) for k, v in self.params.items()}
+        out, self.cache = getattr(ref, f"{self.OP}_forward")(*data, **torch_order)
+        return out
+
+    def backward(self, dout):
+        g = getattr(ref, f"{self.OP}_backward")(self.cache, dout)
+        for k in self.params:
+            setattr(self, f"d{k}", _reorder(g[f"d{k}"], self.TORCH, self.ORDER))
+        return tuple(g[f"d{n}"] for n in self.DATA)
+
+
+class _UserGRUCell(_UserCell):
+    OP, TORCH, ORDER, DATA = "gru_cell", "rzn", "zrn", ("x", "h")
+
+
+CELL_PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _cell_kit(cls: type, order: str) -> dict[str, Callable]:
+    gates = ad.gate_order(order, ad.LSTM_GATES if cls.OP == "lstm_cell" else ad.GRU_GATES)
+    fwd, bwd = ad.layer_class(cls, inputs=cls.DATA + CELL_PARAMS, params=CELL_PARAMS,
+                              grads={f"d{p}": f"d{p}" for p in CELL_PARAMS}, returns=tuple(f"d{n}" for n in cls.DATA),
+                              layout=dict.fromkeys(CELL_PARAMS, gates))
+    return {f"{cls.OP}_forward": fwd, f"{cls.OP}_backward": bwd}
+
+
+@pytest.mark.parametrize("cls", [_UserCell, _UserGRUCell], ids=["lstm_cell-ifog", "gru_cell-zrn"])
+def test_gate_order_kit(cls):
+    """A cell with its own gate order passes the suite through ``gate_order``; with the identity mapping
+    (our order assumed) the forward check fails."""
+    assert _suite(cls.OP, _cell_kit(cls, cls.ORDER)) == []
+    wrong = _suite(cls.OP, _cell_kit(cls, cls.TORCH))
+    assert any(f"{cls.OP} · forward" in f and "does not match torch" in f for f in wrong), wrong
+
+
+def test_gate_order_mapping():
+    """Blocks permuted both ways, composed with a transpose; a non-permutation is refused."""
+    w = np.repeat(np.arange(4.0), 2)[:, None] * np.ones((1, 3))  # blocks i=0, f=1, g=2, o=3 (ours)
+    lay = ad.gate_order("ifog", ad.LSTM_GATES)
+    np.testing.assert_array_equal(lay.to_user(w)[::2, 0], [0, 1, 3, 2])
+    np.testing.assert_array_equal(lay.from_user(lay.to_user(w)), w)
+    both = lay.then(ad.TRANSPOSE)
+    assert both.to_user(w).shape == (3, 8)
+    np.testing.assert_array_equal(both.from_user(both.to_user(w)), w)
+    with pytest.raises(ValueError, match="not a permutation"):
+        ad.gate_order("ifgg", ad.LSTM_GATES)
+
+
+class _UserBatchNorm:
+    """Running statistics as attributes the forward updates in place (nn.BatchNorm-like); ``biased``: the
+    running variance takes the biased batch variance."""
+
+    def __init__(self, gamma=None, beta=None, momentum=0.1, eps=1e-5, nbt=0, biased=False):
+        self.gamma, self.beta, self.momentum, self.eps, self.nbt, self.biased = gamma, beta, momentum, eps, nbt, biased
+        self.running_mean = self.running_var = None
+        self.train_flg = True
+
+    def forward(self, x):
+        old = self.running_var.copy() if self.running_var is not None else None
+        (out, mean, var), self.cache = ref.batch_norm_forward(
+            x, self.gamma, self.beta, self.running_mean, self.running_var, training=self.train_flg,
+            momentum=self.momentum, eps=self.eps, num_batches_tracked=self.nbt)
+        if self.running_mean is not None:
+            n = x.size // x.shape[1]
+            if self.biased and self.train_flg and n > 1:
+                m = self.momentum if self.momentum is not None else 1 / (self.nbt + 1)
+                var = ((1 - m) * old + (var - (1 - m) * old) * ((n - 1) / n)).astype(var.dtype)
+            self.running_mean[...] = mean
+            self.running_var[...] = var
+        return out
+
+    def backward(self, dout):
+        g = ref.batch_norm_backward(self.cache, dout)
+        self.dgamma, self.dbeta = g.get("dweight"), g.get("dbias")
+        return g["dx"]
+
+
+def _bn_kit(names: dict[str, str], biased: bool = False) -> dict[str, Callable]:
+    fwd, bwd = ad.layer_class(
+        functools.partial(_UserBatchNorm, biased=biased), inputs=("x", "weight", "bias"), params=("weight", "bias"),
+        grads={"dweight": "dgamma", "dbias": "dbeta"}, buffers=ad.Buffers(names),
+        options=lambda o: {"momentum": o.get("momentum", 0.1), "eps": o.get("eps", 1e-5),
+                           "nbt": o.get("num_batches_tracked", 0)},
+        mode=lambda layer, training: setattr(layer, "train_flg", training))
+    return {"batch_norm_forward": fwd, "batch_norm_backward": bwd}
+
+
+BN_BUFFERS = {"running_mean": "running_mean", "running_var": "running_var"}
+
+
+def test_batch_norm_buffers_kit():
+    """Running statistics updated in place on the layer pass the suite through ``Buffers``; swapped names
+    fail; a biased running variance fails only on running_var, which ``biased_running_var()`` declares."""
+    assert _suite("batch_norm", _bn_kit(BN_BUFFERS)) == []
+    swapped = _suite("batch_norm", _bn_kit(dict(zip(BN_BUFFERS, reversed(BN_BUFFERS.values()), strict=True))),
+                     variants=("train",))
+    assert any("batch_norm · forward · running_mean" in f for f in swapped), swapped
+    biased = _suite("batch_norm", _bn_kit(BN_BUFFERS, biased=True), variants=("train", "eval"))
+    assert biased and all("batch_norm · forward · running_var" in f for f in biased), biased
+    declaration = declared(types.SimpleNamespace(DEVIATIONS=[ad.biased_running_var()]))[0]
+    assert all(declaration.covers("batch_norm", "forward", "float32", f) for f in biased)
+
+
+def test_batch_norm_buffers_functional_and_returned():
+    """cs231n's ``bn_param["running_mean"]`` (functional kit) and a forward returning (out, mean, var)."""
+
+    def bn_forward(x, gamma, beta, bn_param):
+        (out, m, v), cache = ref.batch_norm_forward(
+            x, gamma, beta, bn_param["running_mean"], bn_param["running_var"], training=bn_param["mode"] == "train")
+        bn_param["running_mean"][...], bn_param["running_var"][...] = m, v  # in place, as cs231n's code does
+        return out, cache
+
+    def bn_returning(x, gamma, beta, rm, rv):
+        (out, m, v), cache = ref.batch_norm_forward(x, gamma, beta, rm, rv)
+        return out, m, v, cache
+
+    def bn_backward(dout, cache):
+        g = ref.batch_norm_backward(cache, dout)
+        return g["dx"], g["dweight"], g["dbias"]
+
+    grads = ("dx", "dweight", "dbias")
+    names = {"running_mean": "running_mean", "running_var": "running_var"}
+    kits = [
+        ad.functional(bn_forward, bn_backward, inputs=("x", "weight", "bias"), grads=grads, buffers=ad.Buffers(names),
+                      options=lambda o: {"mode": "train" if o.get("training", True) else "test"}),
+        ad.functional(bn_returning, bn_backward, inputs=("x", "weight", "bias", "running_mean", "running_var"),
+                      grads=grads, buffers=ad.Buffers(names, returned=True)),
+    ]
+    rng = np.random.default_rng(5)
+    x, w, b, dout = rng.standard_normal((4, 3)), rng.random(3), rng.random(3), rng.standard_normal((4, 3))
+    rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
+    kept = rm.copy(), rv.copy()
+    (want, want_m, want_v), cache = ref.batch_norm_forward(x, w, b, rm, rv)
+    want_g = ref.batch_norm_backward(cache, dout)
+    for fwd, bwd in kits:
+        (out, m, v), cache = fwd(x, w, b, running_mean=rm, running_var=rv)
+        for got, expected in ((out, want), (m, want_m), (v, want_v)):
+            np.testing.assert_array_equal(got, expected)
+        for k, g in bwd(cache, dout).items():
+            np.testing.assert_array_equal(g, want_g[k], err_msg=k)
+        np.testing.assert_array_equal(rm, kept[0])  # ours are never written
+        np.testing.assert_array_equal(rv, kept[1])
+
+
+# -- one layer across calls ---------------------------------------------------------------------------
+
+
+class _CopyingLinear(_AttrLinear):
+    """Keeps a copy of its parameters: it cannot be handed new ones, so every call builds a fresh layer."""
+
+    def __init__(self, weight, bias):
+        super().__init__(weight.copy(), bias.copy())
+
+
+@pytest.mark.parametrize("kit", [*KITS, "copying"])
+def test_reuse_layers(kit):
+    """Inside ``reuse_layers`` a class kit keeps one layer and gives it the next call's parameters (the
+    outputs are those of the new parameters); outside, or when the layer copied its parameters, each
+    forward builds a fresh layer."""
+    fwd, _ = KITS[kit]() if kit != "copying" else ad.layer_class(
+        _CopyingLinear, inputs=("x", "W", "b"), params=("W", "b"), grads={"dW": "dweight", "db": "dbias"},
+        layout={"W": ad.TRANSPOSE})
+    x, W, b, _ = _affine_case()
+    W2, b2 = 2 * W, b - 1
+    with ad.reuse_layers():
+        out1, c1 = fwd(x, W, b)
+        out2, c2 = fwd(x, W2, b2)
+    np.testing.assert_array_equal(out1, ref.affine_forward(x, W, b)[0])
+    np.testing.assert_array_equal(out2, ref.affine_forward(x, W2, b2)[0])
+    same = c1.user is c2.user
+    assert same == (kit not in ("functional", "copying")), same
+    assert fwd(x, W, b)[1].user is not fwd(x, W, b)[1].user or kit == "functional"
+
+
+# -- optimizers ---------------------------------------------------------------------------------------
+
+
+def _cs231n_adam(w, dw, config):
+    """cs231n's ``adam(w, dw, config) -> (next_w, config)`` (m, v, t in the config), computing through the
+    reference's adam."""
+    config.setdefault("learning_rate", 1e-3)
+    config.setdefault("beta1", 0.9)
+    config.setdefault("beta2", 0.999)
+    config.setdefault("epsilon", 1e-8)
+    state = {"step": np.asarray(config["t"], np.float32), "exp_avg": config["m"], "exp_avg_sq": config["v"]} \
+        if "t" in config else {}
+    next_w, state = ref.adam(w, dw, state, lr=config["learning_rate"], betas=(config["beta1"], config["beta2"]),
+                             eps=config["epsilon"])
+    config["m"], config["v"], config["t"] = state["exp_avg"], state["exp_avg_sq"], int(state["step"])
+    return next_w, config
+
+
+class _BookAdam:
+    """The book's ``Adam(lr, beta1, beta2).update(params, grads)``: in place, state in self.m/self.v
+    (dicts by parameter) and self.iter, computing through the reference's adam."""
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        self.lr, self.beta1, self.beta2, self.iter, self.m, self.v = lr, beta1, beta2, 0, None, None
+
+    def update(self, params, grads):
+        if self.m is None:
+            self.m, self.v = {}, {}
+        for k in params:
+            state = ({"step": np.asarray(self.iter, np.float32), "exp_avg": self.m[k], "exp_avg_sq": self.v[k]}
+                     if k in self.m else {})
+            new, state = ref.adam(params[k], grads[k], state, lr=self.lr, betas=(self.beta1, self.beta2))
+            params[k][...] = new
+            self.m[k], self.v[k] = state["exp_avg"], state["exp_avg_sq"]
+        self.iter += 1
+
+
+def _cs231n_options(o):
+    o = ad.only(o, "lr", "betas", "eps")
+    beta1, beta2 = o.get("betas", (0.9, 0.999))
+    return {"learning_rate": o.get("lr", 1e-3), "beta1": beta1, "beta2": beta2, "epsilon": o.get("eps", 1e-8)}
+
+
+def _book_options(o):
+    o = ad.only(o, "lr", "betas")
+    beta1, beta2 = o.get("betas", (0.9, 0.999))
+    return {"lr": o.get("lr", 1e-3), "beta1": beta1, "beta2": beta2}
+
+
+ADAM_STATE = {"exp_avg": "m", "exp_avg_sq": "v"}
+OPTIMIZER_KITS = {
+    "config": lambda state: ad.optimizer(_cs231n_adam, state={**state, "step": ad.step_count("t")},
+                                         options=_cs231n_options),
+    "object": lambda state: ad.optimizer(_BookAdam, style="object", state={**state, "step": ad.step_count("iter")},
+                                         options=_book_options),
+}
+
+
+def _trajectories(core: Callable) -> tuple[list[str], list[str]]:
+    """tests/test_optim.py's Adam trajectories (float32 and float64) for a module whose ``adam`` is ``core``:
+    (configurations passed, failure headlines); unsupported configurations are skipped."""
+    impl = Impl("kit_adam", types.SimpleNamespace(adam=core))
+    passed, failures = [], []
+    for cfg in CONFIGS:
+        for dtype in DTYPE_NAMES:
+            if cfg.optimizer != "Adam":
+                continue
+            case_id = f"{cfg.id}-{dtype}"
+            ctx = Ctx(impl, "trajectory", case_id, None, np.random.default_rng(seed_for("test_trajectory", case_id)),
+                      op_name="Adam")
+            dt = DTYPES[dtype]
+            param0, grads = ctx.rng.standard_normal(SHAPE).astype(dt.np), gradients(ctx.rng, dt)
+            try:
+                ours = reference_trajectory(ctx, cfg, param0, grads)
+                compare_trajectories(ctx, cfg, dt, grads, param0, ours, torch_trajectory(cfg, param0, grads))
+                passed.append(case_id)
+            except AssertionError as err:
+                failures.append(str(err).splitlines()[0])
+            except pytest.skip.Exception:
+                continue
+    return passed, failures
+
+
+@pytest.mark.parametrize("style", OPTIMIZER_KITS)
+def test_optimizer_kit(style):
+    """A cs231n-style and a book-style Adam run tests/test_optim.py's trajectories through the kit (the
+    configurations they support; the others are skipped as not implemented); swapping the two moment
+    entries in the mapping fails."""
+    passed, failures = _trajectories(OPTIMIZER_KITS[style](ADAM_STATE))
+    assert failures == [] and len(passed) >= 4, (passed, failures)
+    _, wrong = _trajectories(OPTIMIZER_KITS[style]({"exp_avg": "v", "exp_avg_sq": "m"}))
+    assert wrong and all("state['exp_avg" in f for f in wrong), wrong
+
+
+def test_optimizer_kit_leaves_inputs_alone():
+    """The user's code gets copies: its in-place updates never reach the caller's param, grad or state."""
+    core = OPTIMIZER_KITS["object"](ADAM_STATE)
+    w, g = np.ones(3), np.full(3, 2.0)
+    w1, state = core(w, g, {}, lr=0.1)
+    kept = {k: np.array(v, copy=True) for k, v in state.items()}
+    w2, _ = core(w1, g, state, lr=0.1)
+    np.testing.assert_array_equal(w, 1.0)
+    for k, v in kept.items():
+        np.testing.assert_array_equal(state[k], v)
+    want1, s = ref.adam(w, g, {}, lr=0.1)
+    np.testing.assert_array_equal(w1, want1)
+    np.testing.assert_array_equal(w2, ref.adam(want1, g, s, lr=0.1)[0])
+    assert state["step"].dtype == np.float32 and float(state["step"]) == 1

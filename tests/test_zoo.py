@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from harness import cases as harness_cases
-from harness import checks
+from harness import checks, stateful
 from harness.cases import Case, seed_for
 from harness.context import Ctx
 from harness.dtypes import DTYPES
@@ -32,7 +32,10 @@ from zoo import entries
 ROOT = Path(__file__).resolve().parents[1]
 
 # The checks in the order they are tried, each as the suite's test function runs it.
-CHECKS = ("forward", "backward", "zero_dout", "gradcheck", "layout", "repeat", "bad_input", "property", "trajectory")
+CHECKS = (
+    "forward", "backward", "zero_dout", "gradcheck", "layout", "repeat", *stateful.CHECKS, "bad_input", "property",
+    "trajectory",
+)
 CAPS = {"forward": 12, "backward": 12, "zero_dout": 3, "gradcheck": 4, "layout": 3, "repeat": 4}
 CASE_LISTS: dict[str, Callable[[], list[Case]]] = {
     "forward": harness_cases.value_cases,
@@ -54,6 +57,7 @@ TEST_FILE = {
     "forward": "test_forward", "backward": "test_backward", "zero_dout": "test_backward", "gradcheck": "test_gradcheck",
     "layout": "test_invariants", "repeat": "test_invariants", "bad_input": "test_bad_inputs",
     "property": "test_properties", "trajectory": "test_optim",
+    **dict.fromkeys(stateful.CHECKS, "test_stateful"),
 }
 
 
@@ -110,6 +114,8 @@ def selection(op: str) -> list[tuple[str, str, Case | None, Callable[[Ctx], None
     for check, cap in CAPS.items():
         out += [(check, c.id, c, RUN[check]) for c in spread(_by_op(check).get(op, []), cap)]
     spec = ops()[op]
+    if op in stateful.stateful_ops():  # one item per op and check, as tests/test_stateful.py runs them
+        out += [(c, op, None, functools.partial(stateful.run, op=op, check=fn)) for c, fn in stateful.CHECKS.items()]
     for o, label in harness_cases.bad_input_cases():
         if o == op:
             run = functools.partial(checks.bad_input, spec=spec, label=label)

@@ -26,34 +26,60 @@ arguments of the factory for the classes), ``layout`` (our name or ``"out"`` -> 
 user's code: a keyword name of forward, or ``f(layer, training)``), ``dropout`` (an ``InjectMask``: the
 harness's keep-mask is fed to the user's code through the random function it calls).
 
+Recurrent weights whose gate blocks the user orders differently (an LSTM's ``i, f, o, g``, a GRU's ``z, r, n``)
+map with ``gate_order(user, ours)``, a ``Layout`` that permutes the row blocks of weights and biases both
+ways (compose with ``TRANSPOSE`` by ``Layout.then``). Batch-norm running statistics kept by the user's code
+(attributes updated in place, a key of the option dict, or returned by forward) map with ``buffers=Buffers(...)``:
+the user's code gets copies of our buffers and the kit returns what it left there as our extra outputs;
+conventions (a biased running variance) are never converted, they fail unless declared as a deviation
+(``biased_running_var()``). ``optimizer(...)`` turns ``update(w, dw, config) -> (w, config)`` (cs231n) or an
+object's ``update(params, grads)`` (in place, the book's ``SGD``/``Adam``) into the functional core of
+``reference/optim.py`` (``adam(param, grad, state, **options) -> (param, state)``).
+
+Inside ``reuse_layers()`` the class kits keep one layer object per op and give it the next call's parameters,
+as a user's network does, so that state left behind by one call shows in the next (the stateful pass,
+``tests/test_stateful.py``); outside it every forward builds a fresh layer.
+
 The kits never copy or convert what the user's code computes (dtypes, values and mutations are the
-harness's to judge); they only map names and layouts, wrap a 0-d result as an array, and copy gradients
-read from the layer, so that a later call cannot change them.
+harness's to judge); they only map names and layouts, wrap a 0-d result as an array, and copy the
+gradients and running statistics read from the layer's attributes, lists or dictionaries (storage a layer
+reuses), so that a later call cannot change them. What forward and backward return is passed on as is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pytest
 
 Array = np.ndarray
 Pair = tuple[Callable[..., tuple[Any, Any]], Callable[[Any, Any], dict[str, Array]]]
 
 __all__ = [
     "CHANNELS_LAST",
+    "GRU_GATES",
     "IDENTITY",
+    "LSTM_GATES",
     "TRANSPOSE",
+    "Buffers",
     "InjectMask",
     "Layout",
+    "StateEntry",
+    "biased_running_var",
     "functional",
+    "gate_order",
     "layer_class",
     "lazy",
+    "only",
     "optimizer",
     "params_lists",
+    "reuse_layers",
+    "step_count",
 ]
 
 
@@ -64,10 +90,79 @@ class Layout:
     to_user: Callable[[Array], Array]
     from_user: Callable[[Array], Array]
 
+    def then(self, other: Layout) -> Layout:
+        """This mapping, then ``other`` on the way to the user (and back in reverse order)."""
+        return Layout(lambda a: other.to_user(self.to_user(a)), lambda a: self.from_user(other.from_user(a)))
+
 
 IDENTITY = Layout(lambda a: a, lambda a: a)
 TRANSPOSE = Layout(lambda a: a.T, lambda a: a.T)  # weights (out, in) vs our affine W (in, out)
 CHANNELS_LAST = Layout(lambda a: np.moveaxis(a, 1, -1), lambda a: np.moveaxis(a, -1, 1))  # NCHW <-> NHWC
+LSTM_GATES = "ifgo"  # torch's gate blocks: input, forget, cell (g), output
+GRU_GATES = "rzn"  # torch's: reset, update (z), new
+
+
+def gate_order(user: str, ours: str) -> Layout:
+    """Recurrent weights (``(gates * H, ...)``) and biases (``(gates * H,)``) whose gate blocks the user
+    stores in the order ``user`` (e.g. ``"ifog"``) instead of ``ours`` (``LSTM_GATES``, ``GRU_GATES``): the
+    row blocks are permuted on the way in, gradients' blocks back. Weights the user stores transposed,
+    ``(in, gates * H)``: ``gate_order(...).then(TRANSPOSE)`` (our rows permuted first, then transposed)."""
+    if sorted(user) != sorted(ours) or len(set(ours)) != len(ours):
+        raise ValueError(f"gate_order: {user!r} is not a permutation of {ours!r}")
+    to_user = [ours.index(g) for g in user]  # user block k is our block to_user[k]
+    from_user = [user.index(g) for g in ours]
+
+    def permute(order: list[int]) -> Callable[[Array], Array]:
+        def apply(a: Array) -> Array:
+            blocks = np.split(np.asarray(a), len(order), axis=0)
+            return np.concatenate([blocks[k] for k in order], axis=0)
+
+        return apply
+
+    return Layout(permute(to_user), permute(from_user))
+
+
+@dataclass(frozen=True)
+class Buffers:
+    """Running statistics (batch norm's ``running_mean``/``running_var``) kept by the user's code. ``names``
+    maps ours, in our output order, to where the user keeps each: an attribute of the layer (class kits) or
+    a key of the option dict (``functional``). Before forward the kit puts a copy of our buffer there (the
+    user's code may update it in place; ours are never written), after forward it returns what is there as
+    our extra outputs. ``returned=True``: the user's forward returns ``(out, *buffers)`` instead, in the
+    order of ``names``. A buffer we pass as None is left as the user's code has it and returned as None."""
+
+    names: Mapping[str, str]
+    returned: bool = False
+
+    def put(self, store: Any, ours: dict[str, Any]) -> None:
+        for n, where in self.names.items():
+            if ours.get(n) is not None:
+                _set(store, where, np.array(ours[n], copy=True))
+
+    def read(self, store: Any, ours: dict[str, Any], result: Any) -> tuple[Any, tuple]:
+        """(out, buffers in our order) after the user's forward returned ``result``."""
+        if self.returned:
+            out, *found = result
+        else:
+            out, found = result, [_get(store, where) for where in self.names.values()]
+        return out, tuple(None if ours.get(n) is None else _copy(f) for n, f in zip(self.names, found, strict=True))
+
+
+def biased_running_var(reason: str = "the running variance is updated with the biased batch variance") -> dict:
+    """The DEVIATIONS entry for a batch norm whose running variance is biased (torch's is unbiased): the kits
+    never convert it, so its running_var comparisons fail and this declaration reports them as documented."""
+    return {"op": "batch_norm", "checks": ["forward"], "match": "running_var", "reason": reason}
+
+
+def _get(store: Any, where: str) -> Any:
+    return store[where] if isinstance(store, dict) else getattr(store, where)
+
+
+def _set(store: Any, where: str, value: Any) -> None:
+    if isinstance(store, dict):
+        store[where] = value
+    else:
+        setattr(store, where, value)
 
 
 @dataclass(frozen=True)
@@ -138,6 +233,23 @@ class _Spec:
     layout: Mapping[str, Layout]
     mode: str | Callable[[Any, bool], None] | None
     dropout: InjectMask | None
+    buffers: Buffers | None = None
+
+    def pop_buffers(self, named: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
+        """Our buffers: taken out of the options (they go to the user's store, not to a keyword), or given as
+        inputs (``returned=True`` styles take them as arguments), which are then replaced by copies."""
+        if not self.buffers:
+            return {}
+        ours = {n: named[n] if n in named else opts.pop(n, None) for n in self.buffers.names}
+        named.update({n: _copy(a) for n, a in named.items() if n in ours})  # the user may update them in place
+        return ours
+
+    def result(self, store: Any, buffers: dict[str, Any], result: Any) -> Any:
+        """Our forward result: the output, and with ``buffers`` the tuple (out, *buffers)."""
+        if not self.buffers:
+            return self.output(result)
+        out, found = self.buffers.read(store, buffers, result)
+        return (self.output(out), *found)
 
     def bind(self, args: tuple, kwargs: dict[str, Any]) -> tuple[dict[str, Array], dict[str, Any]]:
         """Our call split into named inputs (in order, only those given) and options."""
@@ -181,8 +293,8 @@ def _array(a: Any) -> Any:
     return np.asarray(a) if isinstance(a, np.generic) else a
 
 
-def _spec(inputs, params, options, layout, mode, dropout) -> _Spec:
-    return _Spec(tuple(inputs), tuple(params), options, dict(layout or {}), mode, dropout)
+def _spec(inputs, params, options, layout, mode, dropout, buffers=None) -> _Spec:
+    return _Spec(tuple(inputs), tuple(params), options, dict(layout or {}), mode, dropout, buffers)
 
 
 def _pop_mode(spec: _Spec, opts: dict[str, Any]) -> bool | None:
@@ -206,24 +318,30 @@ def functional(
     options: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     layout: Mapping[str, Layout] | None = None,
     dropout: InjectMask | None = None,
+    buffers: Buffers | None = None,
     dout_first: bool = True,
 ) -> Pair:
     """``forward(*inputs[, param]) -> (out, cache)``, ``backward(dout, cache) -> grads`` in the order of
     ``grads`` (a single array when there is one). With ``options`` our options are mapped to the dict
-    passed as the last argument (``{"p": 1 - o["p"], "mode": ...}``); without it they go as keywords."""
-    spec = _spec(inputs, (), options, layout, None, dropout)
+    passed as the last argument (``{"p": 1 - o["p"], "mode": ...}``); without it they go as keywords.
+    ``buffers``: running statistics kept in that dict (cs231n's ``bn_param["running_mean"]``)."""
+    spec = _spec(inputs, (), options, layout, None, dropout, buffers)
     names = tuple(grads)
 
     def fwd(*args: Any, **kwargs: Any) -> tuple[Any, _Cache]:
         named, opts = spec.bind(args, kwargs)
         mask = dropout.pop(opts, np.shape(args[0])) if dropout else None
+        ours = spec.pop_buffers(named, opts)
         data = spec.data(named)
-        if options is not None:
-            param = spec.user_options(opts)
-            out, cache = spec.run_forward(lambda: forward(*data, param), mask)
+        param = spec.user_options(opts) if options is not None else None
+        if buffers is not None and param is not None:
+            buffers.put(param, ours)
+        if param is not None:
+            *out, cache = spec.run_forward(lambda: forward(*data, param), mask)
         else:
-            out, cache = spec.run_forward(lambda: forward(*data, **opts), mask)
-        return spec.output(out), _Cache(cache, tuple(named))
+            *out, cache = spec.run_forward(lambda: forward(*data, **opts), mask)
+        # forward returns (out, cache), or (out, *buffers, cache) with Buffers(returned=True)
+        return spec.result(param, ours, out if len(out) > 1 else out[0]), _Cache(cache, tuple(named))
 
     def bwd(cache: _Cache, dout: Any) -> dict[str, Array]:
         d = spec.to_user("out", dout)
@@ -245,29 +363,94 @@ def _layer_pair(
 ) -> Pair:
     """The shared part of the class kits: build the layer with our parameters (``make``), run its
     forward on the data inputs; backward maps dout, names what backward returns (``returns``) and adds
-    the parameter gradients ``read`` takes from the layer, each copied and mapped back to our layout."""
+    the parameter gradients ``read`` takes from the layer (copied: layers reuse that storage), each
+    mapped back to our layout."""
     rets = tuple(returns)
 
     def fwd(*args: Any, **kwargs: Any) -> tuple[Any, _Cache]:
         named, opts = spec.bind(args, kwargs)
         mask = spec.dropout.pop(opts, np.shape(args[0])) if spec.dropout else None
         training = _pop_mode(spec, opts)
-        layer = make({n: spec.to_user(n, a) for n, a in named.items() if n in spec.params}, spec.user_options(opts))
+        ours = spec.pop_buffers(named, opts)
+        user_params = {n: spec.to_user(n, a) for n, a in named.items() if n in spec.params}
+        layer = _layer(fwd, make, user_params, spec.user_options(opts))
+        inner = layer.layer if isinstance(layer, _Lazy) else layer
         if callable(spec.mode):
-            spec.mode(layer.layer if isinstance(layer, _Lazy) else layer, training)
+            spec.mode(inner, training)
+        if spec.buffers:
+            spec.buffers.put(inner, ours)
         mode_kw = {spec.mode: training} if isinstance(spec.mode, str) else {}
         data = spec.data(named)
         out = spec.run_forward(lambda: layer.forward(*data, **mode_kw), mask)
-        return spec.output(out), _Cache(layer, tuple(named))
+        return spec.result(inner, ours, out), _Cache(layer, tuple(named))
 
     def bwd(cache: _Cache, dout: Any) -> dict[str, Array]:
         result = cache.user.backward(spec.to_user("out", dout))
         result = (result,) if len(rets) == 1 else tuple(result)
-        grads = {g: _copy(r) for g, r in zip(rets, result, strict=True) if g[1:] in cache.given}
+        grads = {g: r for g, r in zip(rets, result, strict=True) if g[1:] in cache.given}  # as returned: an alias
+        # of dout shows in the stateful pass
         grads.update({g: _copy(a) for g, a in read(cache.user, cache).items() if g[1:] in cache.given})
         return {g: spec.grad(g, a) for g, a in grads.items()}
 
     return fwd, bwd
+
+
+# -- one layer object across calls (reuse_layers) ------------------------------------------------------
+
+_SESSION: contextvars.ContextVar[dict | None] = contextvars.ContextVar("reuse_layers", default=None)
+
+
+@contextlib.contextmanager
+def reuse_layers() -> Iterator[None]:
+    """Inside, each kit-made forward keeps one layer object per set of options and hands it the next call's
+    parameters instead of building a new one, as a network calls its layers; leaving it forgets them."""
+    token = _SESSION.set({})
+    try:
+        yield
+    finally:
+        _SESSION.reset(token)
+
+
+def _layer(fwd: Callable, make: Callable, user_params: dict[str, Any], options: dict[str, Any]) -> Any:
+    """A new layer, or inside ``reuse_layers`` the one this forward built before, given ``user_params``."""
+    session = _SESSION.get()
+    key = (fwd, repr(sorted(options.items())))
+    if session is not None and key in session:
+        layer, rebind = session[key]
+        if rebind is not None:
+            rebind(user_params)
+            return layer
+    layer = make(user_params, options)
+    if session is not None:
+        session[key] = (layer, _rebinder(layer, user_params))
+    return layer
+
+
+def _rebinder(layer: Any, user_params: dict[str, Any]) -> Callable[[dict[str, Any]], None] | None:
+    """How to give ``layer`` new parameters: replace every attribute, list or dict entry holding the very
+    object it was built with. None when one is nowhere to be found (the layer copied or derived it), so
+    that every call builds a fresh layer rather than keep stale parameters."""
+    if isinstance(layer, _Lazy):
+        return layer.rebind
+    places: dict[str, list[tuple[Any, Any]]] = {}
+    attrs = getattr(layer, "__dict__", {})
+    for n, a in user_params.items():
+        places[n] = [(layer, attr) for attr, v in attrs.items() if v is a]
+        for v in attrs.values():
+            if isinstance(v, list | dict):
+                places[n] += [(v, k) for k, item in (v.items() if isinstance(v, dict) else enumerate(v)) if item is a]
+        if not places[n]:
+            return None
+
+    def rebind(new: dict[str, Any]) -> None:
+        for n, where in places.items():
+            for store, k in where:
+                if isinstance(store, list | dict):
+                    store[k] = new[n]
+                else:
+                    setattr(store, k, new[n])
+
+    return rebind
 
 
 def _data_grads(inputs: Sequence[str], params: Sequence[str]) -> tuple[str, ...]:
@@ -285,16 +468,17 @@ def layer_class(
     layout: Mapping[str, Layout] | None = None,
     mode: str | Callable[[Any, bool], None] | None = None,
     dropout: InjectMask | None = None,
+    buffers: Buffers | None = None,
 ) -> Pair:
     """``layer = factory(*params, **options)``; ``layer.forward(*data)``; ``layer.backward(dout)`` returns
     ``returns`` (default: the gradient of the first data input) and leaves parameter gradients in
     attributes: ``grads`` maps our gradient name to the attribute (``{"dW": "dW", "db": "db"}``)."""
-    spec = _spec(inputs, params, options, layout, mode, dropout)
+    spec = _spec(inputs, params, options, layout, mode, dropout, buffers)
     attrs = dict(grads or {})
     return _layer_pair(
         spec,
         lambda p, o: factory(*p.values(), **o),
-        lambda layer, _: {g: getattr(layer, a) for g, a in attrs.items()},
+        lambda layer, cache: {g: getattr(layer, a) for g, a in attrs.items() if g[1:] in cache.given},
         returns or _data_grads(inputs, params),
     )
 
@@ -309,10 +493,11 @@ def params_lists(
     layout: Mapping[str, Layout] | None = None,
     mode: str | Callable[[Any, bool], None] | None = None,
     dropout: InjectMask | None = None,
+    buffers: Buffers | None = None,
 ) -> Pair:
     """``layer = factory(*params, **options)`` with ``layer.params``/``layer.grads`` lists in the order of
     ``params``; backward writes the gradients into reused arrays, which the kit copies right after it."""
-    spec = _spec(inputs, params, options, layout, mode, dropout)
+    spec = _spec(inputs, params, options, layout, mode, dropout, buffers)
     names = tuple(params)
 
     def read(layer: Any, _: _Cache) -> dict[str, Any]:
@@ -336,6 +521,7 @@ def lazy(
     layout: Mapping[str, Layout] | None = None,
     mode: str | Callable[[Any, bool], None] | None = None,
     dropout: InjectMask | None = None,
+    buffers: Buffers | None = None,
 ) -> Pair:
     """``layer = factory(user_params, **options)`` (``factory(**options)`` without ``params``; the dict of our
     parameters in the user's keys and layout is there for their sizes only), whose ``params``/``grads``
@@ -343,11 +529,11 @@ def lazy(
     calls ``init(layer, user_params)`` if given, else runs a first forward on the data inputs, then sets
     our parameters into the dictionary (replacing the entries, never writing into our arrays)."""
     keys = dict(params or {})
-    spec = _spec(inputs, tuple(keys), options, layout, mode, dropout)
+    spec = _spec(inputs, tuple(keys), options, layout, mode, dropout, buffers)
 
     def make(p: dict[str, Array], o: dict[str, Any]) -> _Lazy:
         user = {keys[n]: a for n, a in p.items()}
-        layer = _Lazy(factory(user, **o) if keys else factory(**o), user, params_attr)
+        layer = _Lazy(factory(user, **o) if keys else factory(**o), user, params_attr, keys)
         if init is not None and p:
             init(layer.layer, layer.user)
             layer.user = {}
@@ -364,8 +550,8 @@ class _Lazy:
     """A lazily built layer: the first forward creates its parameters, ours are then set and the
     forward runs again, so that the output is computed with our parameters."""
 
-    def __init__(self, layer: Any, user: dict[str, Array], params_attr: str) -> None:
-        self.layer, self.user, self.params_attr = layer, user, params_attr
+    def __init__(self, layer: Any, user: dict[str, Array], params_attr: str, keys: dict[str, str]) -> None:
+        self.layer, self.user, self.params_attr, self.keys = layer, user, params_attr, keys
 
     def forward(self, *data: Any, **kw: Any) -> Any:
         if self.user:
@@ -377,25 +563,92 @@ class _Lazy:
     def backward(self, dout: Any) -> Any:
         return self.layer.backward(dout)
 
+    def rebind(self, ours: dict[str, Array]) -> None:
+        """New parameters (by our names) for the next forward (``reuse_layers``): into the dictionary once
+        it exists."""
+        user = {self.keys[n]: a for n, a in ours.items()}
+        if self.user or not user:
+            self.user = dict(user)
+        else:
+            getattr(self.layer, self.params_attr).update(user)
 
-# -- optimizers (bonus) ----------------------------------------------------------------------------
+
+# -- optimizers ---------------------------------------------------------------------------------------
 
 
-def optimizer(update: Callable[..., Any], *, style: str = "config") -> Callable[..., Any]:
-    """A user's update rule as one step on named arrays: ``step(params, grads, state) -> (params, state)``,
-    new arrays, inputs untouched. ``style="config"``: cs231n ``update(w, dw, config) -> (w, config)`` per
-    array, one config per name in ``state``; ``style="inplace"``: ``update(params, grads)`` mutating a dict
-    (the book's ``SGD.update``), run on copies; its object keeps its own state, so pass the same one."""
+@dataclass(frozen=True)
+class StateEntry:
+    """Where a user's optimizer keeps one of torch's state entries (``exp_avg``, ``step`` ...): a key of
+    its config dict or an attribute of its object, and how a value converts each way. ``per_param``: the
+    attribute is a dict by parameter name (the book's ``self.m[key]``), not one value (``self.iter``)."""
 
-    def step(params: dict[str, Array], grads: dict[str, Array], state: dict[str, Any] | None = None):
-        state = dict(state or {})
+    key: str
+    to_ours: Callable[[Any], Any] = np.asarray
+    to_user: Callable[[Any], Any] = lambda a: a
+    per_param: bool = True
+
+
+def step_count(key: str) -> StateEntry:
+    """A step counter the user keeps as a Python int, torch as a 0-d float32 tensor: exact both ways."""
+    return StateEntry(key, lambda t: np.asarray(t, np.float32), lambda a: int(a), per_param=False)
+
+
+def only(options: Mapping[str, Any], *supported: str) -> Mapping[str, Any]:
+    """``options`` if they set nothing but ``supported``; otherwise NotImplementedError, which the optimizer
+    kit reports as not implemented (skipped) instead of a failure. For an ``options`` mapping."""
+    extra = sorted(set(options) - set(supported))
+    if extra:
+        raise NotImplementedError(f"options {extra} not supported (only {list(supported)})")
+    return options
+
+
+PARAM = "param"  # the parameter's name in the dicts given to an in-place update(params, grads)
+
+
+def optimizer(
+    update: Callable[..., Any],
+    *,
+    state: Mapping[str, str | StateEntry],
+    style: str = "config",
+    options: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Callable[..., tuple[Array, dict[str, Any]]]:
+    """A user's optimizer as the functional core of ``reference/optim.py``:
+    ``core(param, grad, state, **options) -> (new_param, new_state)``, ``state`` holding exactly torch's
+    entries, inputs never mutated (the user's code gets copies). Define it under the core's name in the
+    adapter file (``adam = ad.optimizer(...)``); ``tests/test_optim.py``'s trajectories then run it.
+
+    ``state`` maps torch's state names to the user's (``{"exp_avg": "m", "exp_avg_sq": "v",
+    "step": ad.step_count("t")}``); ``options`` maps torch's options (only those a configuration sets) to
+    the user's (raise NotImplementedError, e.g. via ``only``, for one it does not support).
+
+    ``style="config"``: cs231n's ``update(w, dw, config) -> (next_w, config)``; the config holds the mapped
+    options and the state entries under the user's keys. ``style="object"``: ``update`` is a factory,
+    ``opt = update(**mapped options)``, and ``opt.update(params, grads)`` changes ``params[PARAM]`` in place
+    (the book's ``SGD``/``Adam``); each step gets a fresh object with our state set into its attributes."""
+    entries = {n: e if isinstance(e, StateEntry) else StateEntry(e) for n, e in state.items()}
+    if style not in ("config", "object"):
+        raise ValueError(f"optimizer: style must be 'config' or 'object', got {style!r}")
+
+    def core(param: Array, grad: Array, ours: dict[str, Any], **opts: Any) -> tuple[Array, dict[str, Any]]:
+        try:
+            user_opts = dict(options(dict(opts))) if options is not None else dict(opts)
+        except NotImplementedError as err:
+            pytest.skip(f"not implemented: {err}")
+        given = {n: entries[n].to_user(np.array(v, copy=True)) for n, v in ours.items() if n in entries}
         if style == "config":
-            new = {}
-            for k, w in params.items():
-                new[k], state[k] = update(w.copy(), grads[k].copy(), dict(state.get(k) or {}))
-            return new, state
-        work = {k: w.copy() for k, w in params.items()}
-        update(work, {k: g.copy() for k, g in grads.items()})
-        return work, state
+            config = {**user_opts, **{entries[n].key: v for n, v in given.items()}}
+            new, config = update(param.copy(), grad.copy(), config)
+            found = {n: config[e.key] for n, e in entries.items() if e.key in config}
+        else:
+            opt = update(**user_opts)
+            for n, v in given.items():
+                setattr(opt, entries[n].key, {PARAM: v} if entries[n].per_param else v)
+            params = {PARAM: param.copy()}
+            opt.update(params, {PARAM: grad.copy()})
+            new = params[PARAM]
+            found = {n: getattr(opt, e.key, None) for n, e in entries.items()}
+            found = {n: v[PARAM] if e.per_param and isinstance(v, dict) else v
+                     for (n, v), e in zip(found.items(), entries.values(), strict=True) if v is not None}
+        return new, {n: entries[n].to_ours(_copy(v)) for n, v in found.items()}
 
-    return step
+    return core
