@@ -7,7 +7,8 @@ the function's parametrized items (12,882 for ``test_forward``) and match each i
 in a mutant run that costs several seconds, ten times the tests themselves. Here the ids are grouped by
 test function and each function's parametrization keeps just the asked-for cases, so the items that run
 are exactly the suite's items (same ids, same seeds, same checks), in mutmut's order. Without
-parametrized node ids on the command line (the stats run, a normal run) the plugin does nothing."""
+parametrized node ids on the command line (the stats run, a normal run) the plugin does nothing.
+tests/test_harness.py loads it too, for a subprocess run of two given items."""
 
 from __future__ import annotations
 

@@ -107,7 +107,8 @@ def test_declared_deviations_are_documented_and_stale_ones_reported():
         "tests/test_backward.py::test_backward[tanh-float32-(4,3)-normal]",
     ]
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rx", "-p", "no:cacheprovider", *ids,
+        # scripts.mutation_select builds only the two requested items (collecting all of them costs ~2 s)
+        [sys.executable, "-m", "pytest", "-q", "-rx", "-p", "no:cacheprovider", "-p", "scripts.mutation_select", *ids,
          "--impl", "tests/selftest/declared_deviations.py"],
         cwd=ROOT, capture_output=True, text=True,
     )
