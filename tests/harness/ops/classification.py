@@ -86,6 +86,8 @@ _ok = [0, 1, 2, 0]
 WEIGHT_BAD = (
     BadInput("weight_size", target_call(_ok, weight=np.ones(4)), ValueError, r"weight .*\(3,\).*\(4,\)"),
     BadInput("weight_dtype", target_call(_ok, weight=np.ones(3, np.float32)), TypeError, "float32"),
+    # The message names the rejected input (docs/mutation.md).
+    BadInput("weight_int64", target_call(_ok, weight=np.ones(3, np.int64)), TypeError, r"\bweight\b must be a float"),
     BadInput("reduction", target_call(_ok, reduction="avg"), ValueError, "'avg'"),
 )
 
@@ -156,6 +158,9 @@ _entry(
         BadInput("label_smoothing_negative", target_call(_ok, label_smoothing=-0.1), ValueError, "got -0.1"),
         BadInput("prob_ignore_index", target_call(_prob, ignore_index=0), ValueError, "ignore_index 0"),
         BadInput("prob_shape", target_call(np.full((4, 2), 0.5)), ValueError, r"\(4, 3\).*\(4, 2\)"),
+        # The whole message, with the shapes accepted (docs/mutation.md).
+        BadInput("x_0d", target_call(0, x_shape=()), ValueError,
+                 r"expected an input of shape \(C,\), \(N, C\) or \(N, C, d1, \.\.\.\), got \(\)$"),
     ),
     relations=(
         ShiftInvariance(),
@@ -232,7 +237,8 @@ _entry(
     bad=(
         BadInput("p", target_call(_ok, p=3), ValueError, "p must be 1 or 2, got 3"),
         BadInput("x_float16", lambda rng: ((np.zeros((4, 3), np.float16), np.array(_ok)), {}), TypeError, "float16"),
-        BadInput("x_3d", target_call(np.zeros((4, 2), int), x_shape=(4, 3, 2)), ValueError, r"\(4, 3, 2\)"),
+        BadInput("x_3d", target_call(np.zeros((4, 2), int), x_shape=(4, 3, 2)), ValueError,
+                 r"expected an input of shape \(C,\) or \(N, C\), got \(4, 3, 2\)$"),
     ),
     doc="hinge z = margin - x[y] + x[j] > 0 only (gradient 0 at z == 0 and for NaN z); float32/float64 only",
     relations=(per_sample("x", "t", "out", variant="p=2,weight,reduction=none", shape=(4, 3)),),
