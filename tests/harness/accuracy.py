@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.dtypes import DType
+from harness.dtypes import DType, ulp
 from harness.registry import ops
 
 ORACLE_F64 = "torch float64"
@@ -86,7 +86,7 @@ def errors(
         nonfinite = (~finite & ~special_ok).sum(axis=1)
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.where(finite, np.abs(v - o.ravel()), 0.0)
-        ulps = diff / _spacing(np.where(np.isfinite(s), s, 0.0), dtype)
+        ulps = diff / ulp(np.where(np.isfinite(s), s, 0.0), dtype)
         rel = np.where(s > 0, diff / np.where(s > 0, s, 1.0), 0.0)
     worst = np.argmax(ulps, axis=1)
     return [
@@ -94,14 +94,6 @@ def errors(
               tuple(int(i) for i in np.unravel_index(int(worst[k]), o.shape)), int(nonfinite[k]))
         for k in range(len(values))
     ]
-
-
-def _spacing(s: np.ndarray, dtype: DType) -> np.ndarray:
-    """The ULP of ``dtype`` at each magnitude ``s >= 0`` (subnormal spacing below the smallest normal), as
-    ``harness.dtypes.ulp`` but through ``frexp`` (this runs on every result of the suite)."""
-    fi = dtype.finfo
-    exponent = np.frexp(s)[1] - 1  # s = m 2^e with m in [0.5, 1): floor(log2 s) = e - 1
-    return np.ldexp(1.0, np.maximum(np.where(s > 0, exponent, fi.minexp), fi.minexp) - fi.nmant)
 
 
 def digest(a: np.ndarray) -> str:

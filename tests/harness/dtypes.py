@@ -79,9 +79,9 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
 
 def ulp(x: np.ndarray, dtype: DType) -> np.ndarray:
     """Unit in the last place of each value of ``x`` as a float64 array, for ``dtype``'s format
-    (subnormal spacing below the smallest normal)."""
+    (subnormal spacing below the smallest normal). ``frexp`` gives the exponent exactly (``log2`` rounds
+    up just below a power of two); non-finite values get the spacing at 1."""
     fi = dtype.finfo
     mag = np.abs(np.asarray(x, dtype=np.float64))
-    exponent = np.floor(np.log2(np.where(mag > 0, mag, 1.0)))
-    exponent = np.maximum(np.where(mag > 0, exponent, fi.minexp), fi.minexp)
-    return np.ldexp(1.0, (exponent - fi.nmant).astype(np.int64))
+    exponent = np.frexp(np.where(np.isfinite(mag), mag, 1.0))[1] - 1  # mag = m 2^e, m in [0.5, 1): floor(log2)
+    return np.ldexp(1.0, np.maximum(np.where(mag > 0, exponent, fi.minexp), fi.minexp) - fi.nmant)

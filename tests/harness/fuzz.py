@@ -26,18 +26,11 @@ from harness.cases import Case
 from harness.context import Ctx, fmt
 from harness.dtypes import DTYPES, DType
 from harness.registry import OpSpec, Variant
-from harness.values import LAYOUTS, Hints, cast, layout_applies
+from harness.values import LAYOUTS, Hints, cast, layout_applies, log_max_edges
 
 MAX_INJECTED = 4  # special values written into one example
 ELEMENTWISE_DIMS, ELEMENTWISE_SIDE = 4, 5  # arbitrary shapes for elementwise ops: 0-d to 4-d, sides 0..5
 EXTREME_SEEN = 10.0  # ±max is offered when the family's sample holds values of that sign beyond this
-
-
-def _log_max_edges(dtype: DType) -> list[float]:
-    """log(max) of the dtype, where exp overflows, and one step either side (the "overflow" family's)."""
-    edge = float(cast(np.log(float(dtype.finfo.max)), dtype))
-    step = max(float(np.spacing(np.float32(edge))), float(dtype.finfo.eps) * edge)
-    return [edge - step, edge, edge + step]
 
 
 def _signed(values: list[float]) -> list[float]:
@@ -54,7 +47,7 @@ SPECIALS: dict[str, Callable[[DType, Hints], list[float]]] = {
     ),
     "zeros": lambda dt, h: [0.0, -0.0],
     "kink": lambda dt, h: list(h.kinks or (0.0, -0.0)),
-    "overflow": lambda dt, h: _signed([*_log_max_edges(dt), float(dt.finfo.max)]),
+    "overflow": lambda dt, h: _signed([*log_max_edges(dt), float(dt.finfo.max)]),
     "wide": lambda dt, h: [float(dt.finfo.max), -float(dt.finfo.max)],
 }
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import checks
-from harness.cases import Case
+from harness.cases import Case, seed_for, value_cases, zero_dout_cases
 from harness.context import Ctx
 from harness.dtypes import DTYPES
 from harness.impl import Impl
@@ -155,8 +155,6 @@ def shrink(impl: Impl, case: Case, check: str, inputs: dict[str, np.ndarray], bu
 
 
 def _suite_cases() -> dict[str, Case]:
-    from harness.cases import value_cases, zero_dout_cases
-
     return {c.id: c for c in (*value_cases(), *zero_dout_cases())}
 
 
@@ -170,8 +168,6 @@ def shrink_failures(groups: list[list[dict]], impl: Impl, out_dir: Path, budget:
         case = cases.get(f["case"])
         if case is None or f["check"] not in CHECKS or time.monotonic() > stop:
             continue
-        from harness.cases import seed_for
-
         inputs = case.sample(np.random.default_rng(seed_for(f"test_{f['check']}", case.id)))
         result = shrink(impl, case, f["check"], inputs, budget=min(5.0, max(stop - time.monotonic(), 0.5)))
         if result is None:

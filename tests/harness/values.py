@@ -71,14 +71,20 @@ def subnormal(rng, shape, dtype, hints):
     return cast(signs * rng.choice(mags, size=shape), dtype)
 
 
+def log_max_edges(dtype: DType) -> tuple[float, float, float]:
+    """``log(max)`` of the dtype (where ``exp`` overflows) and one step either side."""
+    edge = float(cast(np.log(float(dtype.finfo.max)), dtype))
+    step = float(np.spacing(np.float32(edge))) if dtype.low_precision else float(np.spacing(edge))
+    step = max(step, float(dtype.finfo.eps) * edge)
+    return edge - step, edge, edge + step
+
+
 @family
 def overflow(rng, shape, dtype, hints):
     """Values at ``log(max)`` of the dtype, where ``exp`` overflows (±88.72 in float32, ±709.78 in
     float64, ±11.09 in float16), one ULP either side, and a little beyond."""
-    edge = float(cast(np.log(float(dtype.finfo.max)), dtype))
-    step = float(np.spacing(np.float32(edge))) if dtype.low_precision else float(np.spacing(edge))
-    step = max(step, float(dtype.finfo.eps) * edge)
-    mags = np.array([edge - step, edge, edge + step, edge + 1.0])
+    below, edge, above = log_max_edges(dtype)
+    mags = np.array([below, edge, above, edge + 1.0])
     return cast(rng.choice([-1.0, 1.0], size=shape) * rng.choice(mags, size=shape), dtype)
 
 
