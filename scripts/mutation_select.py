@@ -55,6 +55,9 @@ def _prune(metafunc: pytest.Metafunc, keep: set[str]) -> None:
         names, sets = ParameterSet._for_parametrize(argnames, argvalues, metafunc.function, metafunc.config, nodeid)
         ids = metafunc._resolve_parameter_set_ids(names, kwargs.get("ids"), sets, nodeid)
         chosen = [i for i, id_ in enumerate(ids) if id_ in keep]
+        # Without the mark: pytest keeps the ids it generated on it (``_param_ids_generated``) and reuses
+        # them in a later session of the same process (mutmut collects once, then runs), in place of ours.
+        kwargs.pop("_param_mark", None)
         parametrize(argnames, [sets[i] for i in chosen], **{**kwargs, "ids": [ids[i] for i in chosen]})
 
     metafunc.parametrize = pruned  # type: ignore[method-assign]
