@@ -37,4 +37,5 @@ def sigmoid_backward(cache: Array, dout: Array) -> dict[str, Array]:
     dout = check_dout("sigmoid", dout, y.shape, y.dtype)
     wy = up(y)
     # d sigma / dx = y (1 - y), multiplied in torch's order: (dout * (1 - y)) * y.
-    return {"dx": down(up(dout) * (1 - wy) * wy, y.dtype)}
+    with np.errstate(invalid="ignore"):  # an infinite dout where y is 0 or 1: NaN, as in torch
+        return {"dx": down(up(dout) * (1 - wy) * wy, y.dtype)}

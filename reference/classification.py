@@ -120,6 +120,20 @@ class Targets(NamedTuple):
         out[np.arange(len(self.index)), self.index] = self.weight
         return out
 
+    def support(self, classes: int) -> Array:
+        """(M, C) True at each valid target's class: where torch's nll backward writes a gradient."""
+        out = np.zeros((len(self.index), classes), bool)
+        out[np.arange(len(self.index)), self.index] = self.valid
+        return out
+
+
+def _upstream(s: Array, target: Array, support: Array | None) -> Array:
+    """``-s * target`` on the support, exact zeros elsewhere: torch writes the gradient of each loss term
+    into zeros, so an infinite dout gives no ``inf * 0`` NaN off the target (None: dense, every entry)."""
+    with np.errstate(invalid="ignore", over="ignore"):  # an infinite dout times a zero weight: NaN, as in torch
+        g = -s * target
+    return g if support is None else np.where(support, g, 0)
+
 
 class Reduction(NamedTuple):
     """How per-target losses become the output, and the gradient of the output with respect to them."""
@@ -162,6 +176,7 @@ def _reduction(how: str, lay: ClassLayout, weights: Array, valid: Array, dtype: 
 class NllCache(NamedTuple):
     lay: ClassLayout
     target: Array  # (M, C) weight at each target's class
+    support: Array  # (M, C) True at each valid target's class
     red: Reduction
     dtype: np.dtype
 
@@ -175,13 +190,13 @@ def nll_loss_forward(
     tg = Targets.of("nll_loss", lay, t, _options("nll_loss", lay, x, weight, reduction), ignore_index)
     red = _reduction(reduction, lay, tg.weight, tg.valid, x.dtype)
     out = red.forward(tg.nll(lay.rows(x)), x.dtype)
-    return down(out, x.dtype), NllCache(lay, tg.onehot(lay.classes), red, x.dtype)
+    return down(out, x.dtype), NllCache(lay, tg.onehot(lay.classes), tg.support(lay.classes), red, x.dtype)
 
 
 def nll_loss_backward(cache: NllCache, dout: Array) -> dict[str, Array]:
-    lay, target, red, dtype = cache
+    lay, target, support, red, dtype = cache
     s = red.scale("nll_loss", dout, dtype)
-    return {"dx": lay.back(-s[:, None] * target, dtype)}
+    return {"dx": lay.back(_upstream(s[:, None], target, support), dtype)}
 
 
 # -- cross_entropy ----------------------------------------------------------------------------------
@@ -190,6 +205,7 @@ class CrossEntropyCache(NamedTuple):
     lay: ClassLayout
     logp: Array  # (M, C) log-softmax rows, working precision
     target: Array  # (M, C) weighted (smoothed) target each row's loss is taken against; 0 where ignored
+    support: Array | None  # (M, C) where the loss depends on logp: the target classes, or valid rows
     t_factor: Array | None  # (C,) what a probability target is multiplied by in the loss; None for indices
     red: Reduction
     dtype: np.dtype
@@ -208,12 +224,14 @@ def _index_loss(lay: ClassLayout, logp: Array, tg: Targets, w: Array, how: str, 
     Without smoothing the smooth part is not computed at all (a -inf logit would make it inf)."""
     red = _reduction(how, lay, tg.weight, tg.valid, dtype)
     out, target = red.forward(tg.nll(logp), dtype), tg.onehot(lay.classes)
+    support = tg.support(lay.classes)
     if eps > 0:
         with np.errstate(invalid="ignore"):
             smooth = np.where(tg.valid, -(logp * w).sum(axis=1), 0)
         out = (1 - eps) * out + red.forward(smooth, dtype) * (eps / lay.classes)
         target = (1 - eps) * target + (eps / lay.classes) * w * tg.valid[:, None]
-    return out, target, red
+        support = np.broadcast_to(tg.valid[:, None], target.shape)
+    return out, target, support, red
 
 
 def _prob_loss(lay: ClassLayout, logp: Array, p: Array, w: Array, how: str, eps: float, dtype: np.dtype):
@@ -246,21 +264,21 @@ def cross_entropy_forward(
     logp = log_probs(lay.rows(x), axis=1)
     if np.asarray(t).dtype.kind in "iu":
         tg = Targets.of(op, lay, t, w, ignore_index)
-        out, target, red = _index_loss(lay, logp, tg, w, reduction, eps, x.dtype)
-        return down(out, x.dtype), CrossEntropyCache(lay, logp, target, None, red, x.dtype)
+        out, target, support, red = _index_loss(lay, logp, tg, w, reduction, eps, x.dtype)
+        return down(out, x.dtype), CrossEntropyCache(lay, logp, target, support, None, red, x.dtype)
     if ignore_index >= 0:
         raise ValueError(f"{op}: ignore_index {ignore_index} is not supported for probability targets")
     p = lay.rows(probabilities(op, x, t))
     out, target, red = _prob_loss(lay, logp, p, w, reduction, eps, x.dtype)
     factor = w * (1 - eps) if eps > 0 else w
-    return down(out, x.dtype), CrossEntropyCache(lay, logp, target, factor, red, x.dtype)
+    return down(out, x.dtype), CrossEntropyCache(lay, logp, target, None, factor, red, x.dtype)
 
 
 def cross_entropy_backward(cache: CrossEntropyCache, dout: Array) -> dict[str, Array]:
-    lay, logp, target, t_factor, red, dtype = cache
+    lay, logp, target, support, t_factor, red, dtype = cache
     s = red.scale("cross_entropy", dout, dtype)[:, None]
-    with np.errstate(invalid="ignore"):
-        grads = {"dx": lay.back(log_softmax_grad(-s * target, logp, axis=1), dtype)}
+    with np.errstate(invalid="ignore", over="ignore"):
+        grads = {"dx": lay.back(log_softmax_grad(_upstream(s, target, support), logp, axis=1), dtype)}
         if t_factor is not None:  # a probability target is differentiable, as in torch
             grads["dt"] = lay.back(-s * logp * t_factor, dtype)
     return grads

@@ -56,7 +56,7 @@ def _forward(
     if not training or p == 0:
         return x.copy(), DropoutCache(None, x.shape, x.dtype)
     noise = np.zeros(shape, x.dtype) if p == 1 else _noise(op, x, p, mask, rng, shape)
-    with np.errstate(invalid="ignore"):  # ±inf * 0 = NaN, as in torch
+    with np.errstate(invalid="ignore", over="ignore"):  # ±inf * 0 = NaN, max * 1/(1-p) = inf, as in torch
         return down(up(x) * up(noise), x.dtype), DropoutCache(noise, x.shape, x.dtype)
 
 

@@ -46,10 +46,11 @@ def mul_backward(cache: BinaryCache, dout: Array) -> dict[str, Array]:
     x, y, shape = cache
     g = up(check_dout("mul", dout, shape, x.dtype))
     with np.errstate(over="ignore", invalid="ignore"):
-        # Each factor's gradient is dout times the other factor.
+        # Each factor's gradient is dout times the other factor, formed in the dtype as torch does (a
+        # float16 product can overflow), then summed over the broadcast axes.
         return {
-            "dx": down(unbroadcast(g * up(y), x.shape), x.dtype),
-            "dy": down(unbroadcast(g * up(x), y.shape), x.dtype),
+            "dx": down(unbroadcast(up(down(g * up(y), x.dtype)), x.shape), x.dtype),
+            "dy": down(unbroadcast(up(down(g * up(x), x.dtype)), y.shape), x.dtype),
         }
 
 

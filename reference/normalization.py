@@ -81,14 +81,15 @@ def _dx(dxhat: Array, xhat: Array, invstd: Array, axes: tuple[int, ...] | None) 
 
 def _norm_backward(cache: NormCache, dout: Array) -> dict[str, Array]:
     g = up(check_dout(cache.op, dout, cache.shape, cache.dtype)).reshape(cache.xhat.shape)
-    dxhat = g if cache.weight is None else g * cache.weight
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0, inf - inf and overflow, as in torch
+        dxhat = g if cache.weight is None else g * cache.weight
+        dweight = None if cache.weight is None else (g * cache.xhat).sum(axis=cache.param_axes)
+        dbias = g.sum(axis=cache.param_axes) if cache.has_bias else None
     grads = {"dx": down(_dx(dxhat, cache.xhat, cache.invstd, cache.axes).reshape(cache.shape), cache.dtype)}
-    if cache.weight is not None:
-        with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 and inf - inf, as in torch
-            dweight = (g * cache.xhat).sum(axis=cache.param_axes)
+    if dweight is not None:
         grads["dweight"] = down(dweight.reshape(cache.param_shape), cache.dtype)
-    if cache.has_bias:
-        grads["dbias"] = down(g.sum(axis=cache.param_axes).reshape(cache.param_shape), cache.dtype)
+    if dbias is not None:
+        grads["dbias"] = down(dbias.reshape(cache.param_shape), cache.dtype)
     return grads
 
 

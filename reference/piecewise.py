@@ -107,7 +107,8 @@ def hardswish_backward(cache: Array, dout: Array) -> dict[str, Array]:
     x = cache
     g, w = up(check_dout("hardswish", dout, x.shape, x.dtype)), up(x)
     # x <= -3: 0; -3 < x < 3: x/3 + 1/2; x >= 3 (and NaN, whose comparisons are false): 1.
-    return {"dx": _where(w <= -3, 0, np.where(w < 3, g * (w / 3 + 0.5), g), x.dtype)}
+    with np.errstate(invalid="ignore", over="ignore"):  # a huge dout scaled up, inf * 0, as in torch
+        return {"dx": _where(w <= -3, 0, np.where(w < 3, g * (w / 3 + 0.5), g), x.dtype)}
 
 
 # -- prelu: leaky_relu with a learnable slope, shared or one per channel (axis 1) --------------------

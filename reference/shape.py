@@ -61,7 +61,8 @@ def embedding_backward(cache: EmbeddingCache, dout: Array) -> dict[str, Array]:
     idx, (num, dim), dtype, padding_idx = cache
     g = up(check_dout("embedding", dout, idx.shape + (dim,), dtype))
     dW = np.zeros((num, dim), g.dtype)
-    np.add.at(dW, idx.ravel(), g.reshape(-1, dim))  # a row used k times collects k gradients
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and overflow in a row's sum, as in torch
+        np.add.at(dW, idx.ravel(), g.reshape(-1, dim))  # a row used k times collects k gradients
     if padding_idx is not None:
         dW[padding_idx] = 0  # the padding row is never trained
     return {"dW": down(dW, dtype)}
@@ -111,7 +112,7 @@ def matmul_forward(a: Array, b: Array) -> tuple[Array, MatmulCache]:
         np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
         raise ValueError(f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast") from None
-    with np.errstate(invalid="ignore"):  # inf - inf in a sum is NaN, as in torch
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf in a sum is NaN, overflow inf, as in torch
         return down(np.matmul(up(a), up(b)), dtype), MatmulCache(a, b)
 
 
@@ -124,7 +125,7 @@ def matmul_backward(cache: MatmulCache, dout: Array) -> dict[str, Array]:
     squeezed = tuple(n for i, n in enumerate(out_shape) if not (a.ndim == 1 and i == len(out_shape) - 2)
                      and not (b.ndim == 1 and i == len(out_shape) - 1))
     g = up(check_dout("matmul", dout, squeezed, a.dtype)).reshape(out_shape)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # as in matmul_forward
         da = unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape)  # dL/da = dout b^T, summed over broadcast batch
         db = unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape)  # dL/db = a^T dout
     return {"da": down(da.reshape(a.shape), a.dtype), "db": down(db.reshape(b.shape), b.dtype)}

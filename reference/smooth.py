@@ -52,7 +52,8 @@ def tanh_backward(cache: Array, dout: Array) -> dict[str, Array]:
     # From a correctly rounded y (see tanh_forward), in float64: torch's kernel forms 1 - y^2 with a fused
     # multiply-add. A y one ULP off, or y^2 rounded first, cost up to 8 ULP where torch's gradient is within 1.
     g, wy = _wide(check_dout("tanh", dout, y.shape, y.dtype)), _wide(y)
-    return {"dx": down(g * (1 - wy * wy), y.dtype)}  # tanh' = 1 - y^2
+    with np.errstate(invalid="ignore"):  # an infinite dout where y = ±1: NaN, as in torch
+        return {"dx": down(g * (1 - wy * wy), y.dtype)}  # tanh' = 1 - y^2
 
 
 def _sigmoid(w: Array) -> Array:
@@ -98,7 +99,8 @@ def softplus_backward(cache: tuple, dout: Array) -> dict[str, Array]:
     with np.errstate(over="ignore"):  # as in softplus_forward
         bx = w * beta
     # Linear above the threshold in beta * x (torch's rule), else sigmoid(beta x).
-    return {"dx": down(np.where(bx > threshold, g, g * _sigmoid(bx)), x.dtype)}
+    with np.errstate(invalid="ignore"):  # an infinite dout where sigmoid is 0: NaN, as in torch
+        return {"dx": down(np.where(bx > threshold, g, g * _sigmoid(bx)), x.dtype)}
 
 
 # -- the ELU family: elu, selu, celu ---------------------------------------------------------------
@@ -130,7 +132,7 @@ def _elu_backward(cache: ELUCache, dout: Array) -> dict[str, Array]:
     g, w = up(check_dout(op, dout, x.shape, x.dtype)), up(x)
     neg = np.where(w <= 0, w, 0)
     # The exponential branch holds at 0 (elu'(0) = alpha); NaN, failing x <= 0, takes the linear one.
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # an infinite dout where exp is 0: NaN, as in torch
         dx = np.where(w <= 0, g * negiptcoef * negcoef * np.exp(neg * negiptcoef), g * poscoef)
     return {"dx": down(dx, x.dtype)}
 
@@ -275,4 +277,5 @@ def logsigmoid_backward(cache: Array, dout: Array) -> dict[str, Array]:
     g, w = up(check_dout("logsigmoid", dout, x.shape, x.dtype)), up(x)
     s = _sigmoid(-np.abs(w))  # sigmoid(-|x|)
     # logsigmoid' = sigmoid(-x): 1 - s below 0, s at or above 0 (exactly +0 once e^-|x| underflows).
-    return {"dx": down(g * np.where(w < 0, 1 - s, s), x.dtype)}
+    with np.errstate(invalid="ignore"):  # an infinite dout times that +0: NaN, as in torch
+        return {"dx": down(g * np.where(w < 0, 1 - s, s), x.dtype)}

@@ -54,7 +54,8 @@ def softmax_backward(cache: SoftmaxCache, dout: Array) -> dict[str, Array]:
     y, axis = cache
     g, wy = up(check_dout("softmax", dout, y.shape, y.dtype)), up(y)
     # Jacobian-vector product of softmax: y * (dout - <dout, y>) along the axis.
-    return {"dx": down(wy * (g - (g * wy).sum(axis=axis, keepdims=True)), y.dtype)}
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 and inf - inf, as in torch
+        return {"dx": down(wy * (g - (g * wy).sum(axis=axis, keepdims=True)), y.dtype)}
 
 
 def log_softmax_forward(x: Array, axis: int = -1) -> tuple[Array, SoftmaxCache]:

@@ -1,8 +1,9 @@
-"""Every gradient of every op against torch autograd, with a random and with a zero ``dout``."""
+"""Every gradient of every op against torch autograd, with a random and with a zero ``dout``, and with
+extreme values: ±max in the inputs of elementwise ops, ±inf and 0 in ``dout``."""
 
 import pytest
 from harness import checks
-from harness.cases import backward_cases, zero_dout_cases
+from harness.cases import backward_cases, extreme_cases, zero_dout_cases
 
 
 @pytest.mark.parametrize("case", backward_cases(), ids=str)
@@ -13,3 +14,8 @@ def test_backward(case, ctx):
 @pytest.mark.parametrize("case", zero_dout_cases(), ids=str)
 def test_zero_dout(case, ctx):
     checks.backward(ctx, zero=True)
+
+
+@pytest.mark.parametrize("case", extreme_cases(), ids=str)
+def test_extreme(case, ctx):
+    checks.extreme(ctx)

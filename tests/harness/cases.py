@@ -112,6 +112,25 @@ def zero_dout_cases() -> list[Case]:
     ]
 
 
+def extreme_cases() -> list[Case]:
+    """Extreme values in inputs and ``dout`` once per op × variant × dtype, on the measured shape, for
+    every op that takes non-finite values (declares ``nonfinite``): IEEE results and no warnings where
+    the reference's arithmetic overflows or meets inf · 0. Inputs from ``huge`` (±max) for elementwise
+    ops, whose results do not depend on an order of summation, else from the op's ``nonfinite`` family;
+    douts from ``infinite`` (see ``checks.backward``). Variants an entry declares in ``finite_dout`` are left out."""
+    from harness.accuracy import measured_shape
+
+    return [
+        Case(s.name, v.label, dt, shape, "huge" if s.elementwise else "nonfinite")
+        for s in ops().values()
+        if "nonfinite" in s.families
+        for v in s.variants
+        if not ({"*", v.label} & set(s.finite_dout))
+        if (shape := measured_shape(s.name, v.label)) is not None
+        for dt in s.dtypes
+    ]
+
+
 def gradcheck_cases() -> list[Case]:
     return [
         Case(s.name, v.label, dt, shape, f)

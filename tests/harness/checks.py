@@ -21,7 +21,7 @@ from harness.oracle import (
     torch_grads_from_out,
 )
 from harness.registry import OpSpec
-from harness.values import LAYOUTS, normal
+from harness.values import LAYOUTS, Hints, infinite, normal
 
 FD_TOL = Tol(1e-3, 1e-5, "torch.autograd.gradcheck's tolerance for central differences with eps=1e-6")
 BITWISE = Tol(0.0, 0.0, "bitwise: the result must not depend on memory layout or on repetition")
@@ -49,14 +49,16 @@ def _backward(ctx: Ctx, cache, douts: dict[str, np.ndarray], inputs: dict[str, n
     return grads
 
 
-def _douts(ctx: Ctx, outs: dict[str, np.ndarray], zero: bool = False) -> dict[str, np.ndarray]:
+def _douts(ctx: Ctx, outs: dict[str, np.ndarray], zero: bool = False, extreme: bool = False) -> dict[str, np.ndarray]:
     """A random upstream gradient (never all ones) for each output that takes one, shaped like it and
-    laid out like the case's inputs. Keyed "dout" for the first output, "dout_<name>" for the others."""
+    laid out like the case's inputs. Keyed "dout" for the first output, "dout_<name>" for the others.
+    With ``extreme``, from the ``infinite`` family (±inf, 0)."""
     dt = ctx.case.dt
     douts = {}
     for name in ctx.case.spec.dout_names:
         shape = np.shape(outs[name])
-        d = np.zeros(shape, dt.np) if zero else normal(ctx.rng, shape, dt, None)
+        draw = infinite if extreme else normal
+        d = np.zeros(shape, dt.np) if zero else draw(ctx.rng, shape, dt, Hints())
         douts[name] = LAYOUTS[ctx.case.layout].apply(d)
     return douts
 
@@ -107,7 +109,7 @@ def forward(ctx: Ctx, inputs: dict[str, np.ndarray] | None = None) -> None:
     """Every output against torch, on the case's sampled inputs or on ``inputs`` (e.g. drawn by Hypothesis);
     on the grid's C-order cases, the accuracy of the floating outputs against the higher-precision oracle."""
     case, spec = ctx.case, ctx.case.spec
-    measured = _measured(ctx, inputs is not None)
+    measured = _measured(ctx, inputs is not None) and case.family in spec.families
     inputs = case.sample(ctx.rng) if inputs is None else inputs
     outs, _ = _forward(ctx, inputs)
     expected = torch_forward(spec, case.var, inputs)
@@ -141,15 +143,15 @@ def _expected_grads(ctx: Ctx, inputs, out, douts):
     return torch_grads(spec, case.var, inputs, douts), None
 
 
-def backward(ctx: Ctx, zero: bool = False, inputs: dict[str, np.ndarray] | None = None) -> None:
+def backward(ctx: Ctx, zero: bool = False, inputs: dict[str, np.ndarray] | None = None, extreme: bool = False) -> None:
     """Every gradient against torch autograd for a random ``dout``; with ``zero``, ``dout = 0`` must
-    give gradients that are exactly zero wherever torch's are not NaN. ``inputs`` as in ``forward``. On
-    the grid's C-order cases (random dout), the accuracy of every gradient against the higher-precision
-    oracle."""
+    give gradients that are exactly zero wherever torch's are not NaN; with ``extreme``, ``dout`` holds
+    ±inf and 0. ``inputs`` as in ``forward``. On the grid's C-order cases (random normal dout), the
+    accuracy of every gradient against the higher-precision oracle."""
     case, spec = ctx.case, ctx.case.spec
-    measured = _measured(ctx, inputs is not None) and not zero
+    measured = _measured(ctx, inputs is not None) and not zero and not extreme
     inputs = case.sample(ctx.rng) if inputs is None else inputs
-    douts = _douts(ctx, torch_forward(spec, case.var, inputs), zero)
+    douts = _douts(ctx, torch_forward(spec, case.var, inputs), zero, extreme)
     outs, cache = _forward(ctx, inputs)
     grads = _backward(ctx, cache, douts, inputs)
     expected, expected64 = _expected_grads(ctx, inputs, outs[spec.outputs[0]], douts)
@@ -171,6 +173,14 @@ def backward(ctx: Ctx, zero: bool = False, inputs: dict[str, np.ndarray] | None 
         if measured:
             _accuracy(ctx, f"d{n}", grads[f"d{n}"], torch_same[n], oracle, n, cmp,
                       {**inputs, **_shown(spec, douts)}, scales.get(n))
+
+
+def extreme(ctx: Ctx) -> None:
+    """The extreme check: the forward on ``huge`` inputs (the grid's families already hold the
+    ``nonfinite`` ones), then every gradient with a ``dout`` holding ±inf and 0."""
+    if ctx.case.family not in ctx.case.spec.families:
+        forward(ctx)
+    backward(ctx, extreme=True)
 
 
 def gradcheck(ctx: Ctx) -> None:

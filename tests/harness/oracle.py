@@ -86,7 +86,8 @@ def magnitudes(spec: OpSpec, variant: Variant, inputs: dict[str, np.ndarray], do
     """For a multilinear op, sum |terms| of the output (``douts`` None) or of each gradient, in float64."""
     if callable(spec.magnitude):
         wide = {n: a.astype(np.float64) if is_float(a) else a for n, a in inputs.items()}
-        scales = spec.magnitude(wide, None if douts is None else douts[spec.outputs[0]].astype(np.float64))
+        with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 terms of an infinite dout: a NaN scale
+            scales = spec.magnitude(wide, None if douts is None else douts[spec.outputs[0]].astype(np.float64))
         return scales.get("out") if douts is None else scales
     absolute = {n: np.abs(a.astype(np.float64)) if a.dtype.kind in "fV" else a for n, a in inputs.items()}
     if douts is None:

@@ -95,6 +95,21 @@ def nonfinite(rng, shape, dtype, hints):
 
 
 @family
+def huge(rng, shape, dtype, hints):
+    """±max, ±inf and 0.0 among normal values: elementwise sums, products and exps overflow, inf·0 and
+    inf−inf give NaN (the extreme check's inputs of elementwise ops)."""
+    big = float(dtype.finfo.max)
+    return cast(_sprinkle(rng, rng.standard_normal(shape), np.array([big, -big, np.inf, -np.inf, 0.0])), dtype)
+
+
+@family
+def infinite(rng, shape, dtype, hints):
+    """±inf and 0.0 among normal values: every product and sum with them has one IEEE result whatever
+    the order or fusion of the arithmetic (the extreme check's douts)."""
+    return cast(_sprinkle(rng, rng.standard_normal(shape), np.array([np.inf, -np.inf, 0.0])), dtype)
+
+
+@family
 def smooth(rng, shape, dtype, hints):
     """Normal values at least 0.05 from every kink (or in [0.1, ∞) for ops defined on x > 0):
     where central differences are a valid oracle."""

@@ -7,7 +7,7 @@ TARGETS = ('mul',)
 _m = mutant(
     "nodes",
     (
-        '"dy": down(unbroadcast(g * up(x), y.shape), x.dtype)',
+        '"dy": down(unbroadcast(up(down(g * up(x), x.dtype)), y.shape), x.dtype)',
         '"dy": down(g * up(x), x.dtype)',
     ),
 )

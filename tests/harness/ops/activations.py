@@ -84,22 +84,26 @@ def _sprinkle(rng, shape, specials, dtype):
     return cast(v, dtype)
 
 
-def _draw(rng, dtype, shape, fam, hints, nonfinite=None):
+def _draw(rng, dtype, shape, fam, hints, nonfinite=None, huge=None):
     """The case's family, except that "kink" holds every kink point at least once (when there is
-    room) and "nonfinite" draws from ``nonfinite`` when given."""
+    room) and "nonfinite" and "huge" draw from ``nonfinite`` and ``huge`` when given."""
     if fam == "nonfinite" and nonfinite is not None:
         return _sprinkle(rng, shape, nonfinite, dtype)
+    if fam == "huge" and huge is not None:
+        return _sprinkle(rng, shape, [float(dtype.finfo.max) * s if abs(s) == 1 else s for s in huge], dtype)
     x = FAMILIES[fam](rng, shape, dtype, hints)
     if fam == "kink" and 0 < len(hints.kinks) <= x.size:
         x.flat[rng.choice(x.size, len(hints.kinks), replace=False)] = cast(np.array(hints.kinks), dtype)
     return x
 
 
-def _x_sampler(nonfinite=None):
-    """``nonfinite(variant)``: the specials of the "nonfinite" family (None: NaN and ±inf)."""
+def _x_sampler(nonfinite=None, huge=None):
+    """``nonfinite(variant)``: the specials of the "nonfinite" family (None: NaN and ±inf); ``huge(variant)``:
+    those of the "huge" family, ±1 standing for ±max (None: ±max, ±inf and 0)."""
 
     def sample(rng, dtype, shape, fam, variant, hints):
-        return {"x": _draw(rng, dtype, shape, fam, hints, nonfinite(variant) if nonfinite else None)}
+        return {"x": _draw(rng, dtype, shape, fam, hints, nonfinite(variant) if nonfinite else None,
+                           huge(variant) if huge else None)}
 
     return sample
 
@@ -165,6 +169,9 @@ _activation(
         # torch's vectorised float32/bfloat16 erf makes gelu(+inf) NaN, except in a one-element
         # tensor (the scalar path gives inf, as do float16 and float64): no +inf for the exact gelu.
         nonfinite=lambda variant: (np.nan, np.inf, -np.inf) if variant.options else (np.nan, -np.inf),
+        # and its vectorised path gives gelu(+max) = inf where the value is max (the scalar path's): no
+        # +max for the exact gelu either.
+        huge=lambda variant: (1, -1, np.inf, -np.inf, 0.0) if variant.options else (-1, -np.inf, 0.0),
     ),
     bad=(BadInput("approximate", _options_call(approximate="sigmoid"), ValueError, "'sigmoid'"),),
     doc="x Phi(x) through erf (approximate='none', the default) or the tanh formula; gradient NaN at ±inf; "

@@ -256,6 +256,15 @@ LAYER_NORM_SHAPES = {
 }
 
 
+# torch's layer_norm/group_norm backward forms dx from per-group sums (ds = sum(dy * gamma * x), db = sum(dy * gamma),
+# dx = a * dy + b * x + c) and dweight from ds - db * mean; an infinite dout makes those inf - inf = NaN where the
+# reference's dxhat - mean(dxhat) - xhat * mean(dxhat * xhat) gives ±inf, and the other way round (float64 too).
+NORM_INFINITE_DOUT = (
+    "torch's kernel forms dx and dweight from per-group sums (a * dy + b * x + c): with an infinite dout its "
+    "NaN/±inf pattern follows that algebra, not the formula's"
+)
+
+
 def _ln_call(x_shape, normalized_shape, **arrays):
     return lambda rng: ((np.ones(x_shape), normalized_shape), arrays)
 
@@ -278,6 +287,7 @@ register(
         relations=(per_sample("x", "out"),),
         reduces=True,
         allowance=NORM_ALLOWANCE,
+        finite_dout={"*": NORM_INFINITE_DOUT},
         bad_inputs=(
             BadInput("shape_mismatch", _ln_call((2, 5), (4,)), ValueError, r"\(4,\).*\(2, 5\)"),
             BadInput("shape_too_long", _ln_call((5,), (1, 5)), ValueError, r"\(1, 5\).*\(5,\)"),
@@ -335,6 +345,7 @@ register(
         reduces=True,
         allowance=NORM_ALLOWANCE,
         highprec=hp.group_norm,
+        finite_dout={"*": NORM_INFINITE_DOUT},
         bad_inputs=(
             BadInput("groups_not_divisor", _gn_call((2, 6, 3), 4), ValueError, r"6 channels.*num_groups=4"),
             BadInput("weight_shape", _gn_call((2, 6, 3), 3, weight=np.ones(3)), ValueError, r"weight.*\(3,\)"),
