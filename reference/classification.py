@@ -111,7 +111,7 @@ class Targets(NamedTuple):
 
     def nll(self, logp: Array) -> Array:
         """``-logp[target] * weight`` per row, 0 where ignored (a NaN or -inf there does not count)."""
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):  # a huge -logp times a weight above 1: inf, as in torch
             return np.where(self.valid, -self.picked(logp) * self.weight, 0)
 
     def onehot(self, classes: int) -> Array:
@@ -228,7 +228,8 @@ def _index_loss(lay: ClassLayout, logp: Array, tg: Targets, w: Array, how: str, 
     if eps > 0:
         with np.errstate(invalid="ignore"):
             smooth = np.where(tg.valid, -(logp * w).sum(axis=1), 0)
-        out = (1 - eps) * out + red.forward(smooth, dtype) * (eps / lay.classes)
+        with np.errstate(invalid="ignore"):  # label_smoothing=1 on an infinite nll: 0 * inf = NaN, as in torch
+            out = (1 - eps) * out + red.forward(smooth, dtype) * (eps / lay.classes)
         target = (1 - eps) * target + (eps / lay.classes) * w * tg.valid[:, None]
         support = np.broadcast_to(tg.valid[:, None], target.shape)
     return out, target, support, red

@@ -121,9 +121,11 @@ def _elu_forward(op: str, x: Array, alpha: float, scale: float, input_scale: flo
     w = up(x)
     c = w.dtype.type
     negcoef, poscoef, negiptcoef = c(alpha) * c(scale), c(scale), c(input_scale)
-    neg = np.where(w <= 0, w, 0)  # -0.0 stays -0.0: elu(-0.0) = -0.0
+    neg = np.where(w < 0, w, 0)
     with np.errstate(over="ignore"):  # a negative celu alpha makes exp grow; torch overflows to inf too
-        out = np.where(w <= 0, np.expm1(neg * negiptcoef) * negcoef, w * poscoef)
+        # -0.0 takes the linear branch: elu(-0.0) = -0.0 for every alpha, as in torch (expm1(-0.0) * alpha
+        # would be +0.0 for a negative alpha).
+        out = np.where(w < 0, np.expm1(neg * negiptcoef) * negcoef, w * poscoef)
     return down(out, x.dtype), ELUCache(op, x, (negcoef, poscoef, negiptcoef))
 
 

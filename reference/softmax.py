@@ -146,7 +146,7 @@ def softmax_with_loss_forward(x: Array, t: Array) -> tuple[Array, SoftmaxWithLos
     off = np.flatnonzero(~(np.abs(sums - 1) <= tol))
     if off.size:
         raise ValueError(
-            f"softmax_with_loss: target rows must sum to 1 (the backward y - t assumes it), "
+            f"softmax_with_loss: target rows must sum to 1 (the seed's backward y - t assumes it), "
             f"row {off[0]} sums to {sums[off[0]]}"
         )
     logp = log_probs(x, axis=1)
@@ -162,5 +162,7 @@ def softmax_with_loss_forward(x: Array, t: Array) -> tuple[Array, SoftmaxWithLos
 def softmax_with_loss_backward(cache: SoftmaxWithLossCache, dout: Array) -> dict[str, Array]:
     y, t, dtype = cache
     g = up(check_dout("softmax_with_loss", dout, (), dtype))
+    # torch's y * sum(t) - t: the seed's y - t for rows summing to exactly 1, right for those a rounding off.
+    wt = up(t)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {"dx": down(g * (y - t) / y.shape[0], dtype)}
+        return {"dx": down(g * (y * wt.sum(axis=1, keepdims=True) - wt) / y.shape[0], dtype)}

@@ -110,6 +110,13 @@ def infinite(rng, shape, dtype, hints):
 
 
 @family
+def sum_overflow(rng, shape, dtype, hints):
+    """Negative values from 0.6 to 0.9 times the dtype's max: a sum of two or more overflows to -inf in
+    the dtype, whatever the order (e.g. a float16 loss total rounded to the dtype before its mean)."""
+    return cast(-rng.uniform(0.6, 0.9, shape) * float(dtype.finfo.max), dtype)
+
+
+@family
 def smooth(rng, shape, dtype, hints):
     """Normal values at least 0.05 from every kink (or in [0.1, ∞) for ops defined on x > 0):
     where central differences are a valid oracle."""

@@ -150,7 +150,8 @@ def _options_call(**options):
 
 
 _activation(
-    "elu", F.elu, KINK_FAMILIES, ZEROS, _options(alpha=(1.0, 0.5)), sample=_NO_NAN,
+    # A negative alpha too: elu(-0.0) = expm1(-0.0) * alpha is +0.0 then, which tells x <= 0 from x < 0.
+    "elu", F.elu, KINK_FAMILIES, ZEROS, _options(alpha=(1.0, 0.5, -0.5)), sample=_NO_NAN,
     doc="alpha (exp(x) - 1) at or below 0: elu'(0) = alpha, elu(-0.0) = -0.0; no NaN (see NO_NAN)",
 )
 _activation(
@@ -191,7 +192,11 @@ _activation(
 _activation(
     # The boundaries of both variants. A maximum of 0 tells x > max from x >= max: -0.0 passes unchanged.
     "hardtanh", F.hardtanh, KINK_FAMILIES, (-1.0, 1.0, -2.0, 0.0, -0.0),
-    (Variant(), Variant("min_val=-2,max_val=0", {"min_val": -2.0, "max_val": 0.0})),
+    (
+        Variant(),
+        Variant("min_val=-2,max_val=0", {"min_val": -2.0, "max_val": 0.0}),
+        Variant("min_val=max_val=1", {"min_val": 1.0, "max_val": 1.0}),  # valid in torch: a constant, gradient 0
+    ),
     bad=(BadInput("min_above_max", _options_call(min_val=1.0, max_val=-1.0), ValueError, "min_val"),),
     sample=_NO_NAN,
     doc="clamp; gradient 0 at both boundaries; -0.0 passes; no NaN (see NO_NAN)",

@@ -110,7 +110,7 @@ _entry(
         _variant("reduction=sum,ignore", ((4, 3),), ignore="some", reduction="sum"),
         _variant("spatial,weight,ignore,reduction=none", SPATIAL, weight=True, ignore="some", reduction="none"),
     ),
-    ("normal", "wide", "neginf", "nonfinite"),
+    ("normal", "wide", "neginf", "nonfinite", "sum_overflow"),
     bad=(
         BadInput("float_target", target_call([0.0, 1.0, 2.0, 0.0]), TypeError, "integers, got dtype float64"),
         # The whole message (docs/mutation.md): the ignore_index clause, and the position of a bad label
@@ -140,11 +140,15 @@ _entry(
         _variant("weight,ignore_index=1", ((4, 3), (64, 33)), weight=True, ignore="some", ignore_index=1),
         _variant("all-ignored", ALL_IGNORED, weight=True, ignore="all"),
         _variant(
-            "label_smoothing=0.1,weight,ignore", ((4, 3), (64, 33)), weight=True, ignore="some", label_smoothing=0.1
+            # (7, 1): one class, so an ignored target's placeholder class must be 0
+            "label_smoothing=0.1,weight,ignore", ((4, 3), (7, 1), (64, 33)), weight=True, ignore="some",
+            label_smoothing=0.1,
         ),
+        _variant("label_smoothing=1", ((4, 3),), label_smoothing=1.0),  # a uniform target, valid in torch
         _variant("t=prob,label_smoothing=0.1,weight", ((4, 3),), target="prob", weight=True, label_smoothing=0.1),
         _variant(
-            "reduction=none,label_smoothing=0.1,ignore", ((5,), (4, 3)), ignore="some", reduction="none",
+            # (4, 33): at gap1e4 the float16 smoothing term -sum(logp * weight) overflows, as torch's does
+            "reduction=none,label_smoothing=0.1,ignore", ((5,), (4, 3), (4, 33)), ignore="some", reduction="none",
             label_smoothing=0.1,
         ),
         _variant("t=prob,reduction=sum", ((4, 3),), target="prob", reduction="sum"),

@@ -241,7 +241,7 @@ register(
         sample=_loss_sample,
         shapes=((1, 5), (0, 5), (4, 3), (7, 1), (16, 10), (64, 33)),
         families=LOGITS,
-        variants=tuple(Variant(f"t={k}", sampling={"target": k}) for k in ("index", "onehot", "soft")),
+        variants=tuple(Variant(f"t={k}", sampling={"target": k}) for k in ("index", "onehot", "soft", "prob")),
         class_axis=1,
         reduces=True,
         bad_inputs=LABEL_BAD
