@@ -207,13 +207,22 @@ def _not_probability(name: str, value: float):
 
 _WEIGHT_SHAPE = BadInput("weight_shape", _call(weight=np.ones(4)), ValueError, r"weight of shape \(4,\)")
 
+
+def _weight_bad(name: str) -> tuple[BadInput, ...]:
+    """An optional weight that is not floating, or not of the inputs' dtype: the message names it."""
+    return (
+        BadInput(f"{name}_int64", _call(**{name: np.ones(3, np.int64)}), TypeError, rf"\b{name}\b must be a floating"),
+        BadInput(f"{name}_dtype", _call(**{name: np.ones(3, np.float32)}), TypeError,
+                 rf"input: float64, {name}: float32$"),
+    )
+
 _loss(
     "binary_cross_entropy", F.binary_cross_entropy, _probabilities, ("normal", "wide", "kink", "subnormal"),
     (_variant("mean", MEANS), _variant("none", ELEMENTWISE, "weight"), _variant("sum", SUMS, "weight")),
     inputs=("p", "t"),
     bad=(
         _not_probability("p", 1.5), _not_probability("p", -0.25), _not_probability("p", np.nan),
-        _not_probability("t", 2.0), _WEIGHT_SHAPE,
+        _not_probability("t", 2.0), _WEIGHT_SHAPE, *_weight_bad("weight"),
     ),
     doc="logs clamped at -100; dp = (p - t) / max((1 - p) p, 1e-12 in the dtype: 0 in float16); dt = -logit(p)",
 )
@@ -225,8 +234,9 @@ _loss(
         _variant("mean", ((16, 10),), "both"),
     ),
     bad=(
-        _WEIGHT_SHAPE,
+        _WEIGHT_SHAPE, *_weight_bad("weight"),
         BadInput("pos_weight_shape", _call(pos_weight=np.ones(4)), ValueError, r"pos_weight of shape \(4,\)"),
+        *_weight_bad("pos_weight"),
     ),
     doc="(1 - t) x - (1 + (pos_weight - 1) t) log sigmoid(x); pos_weight per class (last dimension)",
 )
