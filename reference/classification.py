@@ -226,9 +226,9 @@ def _index_loss(lay: ClassLayout, logp: Array, tg: Targets, w: Array, how: str, 
     out, target = red.forward(tg.nll(logp), dtype), tg.onehot(lay.classes)
     support = tg.support(lay.classes)
     if eps > 0:
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):  # a huge log-probability times a weight: inf, as in torch
             smooth = np.where(tg.valid, -(logp * w).sum(axis=1), 0)
-        with np.errstate(invalid="ignore"):  # label_smoothing=1 on an infinite nll: 0 * inf = NaN, as in torch
+        with np.errstate(invalid="ignore", over="ignore"):  # label_smoothing=1 on an infinite nll: 0 * inf = NaN
             out = (1 - eps) * out + red.forward(smooth, dtype) * (eps / lay.classes)
         target = (1 - eps) * target + (eps / lay.classes) * w * tg.valid[:, None]
         support = np.broadcast_to(tg.valid[:, None], target.shape)
@@ -241,7 +241,7 @@ def _prob_loss(lay: ClassLayout, logp: Array, p: Array, w: Array, how: str, eps:
     if eps > 0:
         p = p * (1 - eps) + eps / lay.classes
     red = _reduction(how, lay, np.ones(lay.count, logp.dtype), np.ones(lay.count, bool), dtype)
-    with np.errstate(invalid="ignore"):  # 0 * -inf = NaN, as in torch
+    with np.errstate(invalid="ignore", over="ignore"):  # 0 * -inf = NaN, a huge product inf, as in torch
         out = red.forward(-(logp * p * w).sum(axis=1), dtype)
     return out, p * w, red
 
@@ -314,9 +314,12 @@ def multi_margin_loss_forward(
         active = z > 0
         active[np.arange(lay.count), tg.index] = False
         h = np.where(active, z if p == 1 else z * z, 0) * tg.weight[:, None]
-        coef = np.where(active, 1 if p == 1 else 2 * z, 0) * (tg.weight[:, None] / lay.classes)
+        # torch's kernel: 2 g z with g = 1 / C first (2 z may overflow where the gradient does not), then the weight
+        slope = np.full_like(z, 1 / lay.classes) if p == 1 else (2 / lay.classes) * z
+        coef = np.where(active, slope, 0) * tg.weight[:, None]
     red = _reduction(reduction, lay, np.ones(lay.count, rows.dtype), tg.valid, x.dtype)
-    out = red.forward(h.sum(axis=1) / lay.classes, x.dtype)
+    with np.errstate(over="ignore"):  # a total beyond the dtype's range is inf, as in torch
+        out = red.forward(h.sum(axis=1) / lay.classes, x.dtype)
     return down(out, x.dtype), MultiMarginCache(lay, coef, tg, red, x.dtype)
 
 

@@ -190,7 +190,13 @@ def mse_loss_forward(x: Array, t: Array, reduction: str = "mean") -> tuple[Array
 
 
 def mse_loss_backward(cache: LossCache, dout: Array) -> dict[str, Array]:
-    return _regression_backward("mse_loss", cache, dout, lambda d, _: 2 * d)
+    # torch: (x - t) * (2 / N) * dout, in that order: 2 (x - t) may overflow where the gradient does not.
+    g = up(check_dout("mse_loss", dout, cache.x.shape if cache.reduction == "none" else (), cache.dtype))
+    norm = 2 / max(_count(cache.reduction, cache.x.shape), 1)
+    with np.errstate(**_IEEE):
+        dx = _stored((cache.x - cache.t) * norm, cache.dtype) * g
+        dt = _stored((cache.t - cache.x) * norm, cache.dtype) * g
+    return {"dx": down(dx, cache.dtype), "dt": down(dt, cache.dtype)}
 
 
 def l1_loss_forward(x: Array, t: Array, reduction: str = "mean") -> tuple[Array, LossCache]:
@@ -307,7 +313,8 @@ def binary_cross_entropy_with_logits_forward(
 
 def binary_cross_entropy_with_logits_backward(cache: LossCache, dout: Array) -> dict[str, Array]:
     x, t, pw = cache.x, cache.t, cache.pos_weight
-    g = _upstream("binary_cross_entropy_with_logits", dout, cache)
+    g = _upstream("binary_cross_entropy_with_logits", dout, cache, divide=False)
+    count, r = max(_count(cache.reduction, x.shape), 1), _rounding(cache.dtype)
     with np.errstate(**_IEEE):
         log_s = _log_sigmoid(x)
         if pw is None:
@@ -315,10 +322,14 @@ def binary_cross_entropy_with_logits_backward(cache: LossCache, dout: Array) -> 
         else:
             # d/dx = (pw t + 1 - t) sigmoid(x) - pw t;  d/dt = log sigmoid(-x) - pw log sigmoid(x), which
             # stays finite or ±inf at x = ∓inf where -x - (pw - 1) log sigmoid(x) would be inf - inf.
-            dx = (pw * t + 1 - t) * np.exp(log_s) - pw * t
-            dt = _log_sigmoid(-x) - pw * log_s
+            # (in torch's order, each step rounded to the dtype: the difference cancels)
+            pt = r(pw * t)
+            dx = r(r(r(pt + 1) - t) * r(np.exp(log_s))) - pt
+            dt = r(_log_sigmoid(-x)) - r(r(log_s) * pw)
+        # torch's order, each a tensor of the dtype: times dout, times the weight, then divided by the count
+        # of a mean (-x * dout can overflow where the gradient divided first would not).
         w = 1 if cache.weight is None else cache.weight
-        return {"dx": down(dx * w * g, cache.dtype), "dt": down(dt * w * g, cache.dtype)}
+        return {n: down(r(r(r(d) * g) * w) / count, cache.dtype) for n, d in (("dx", dx), ("dt", dt))}
 
 
 # -- Kullback-Leibler divergence -------------------------------------------------------------------

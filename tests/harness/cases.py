@@ -116,18 +116,20 @@ def extreme_cases() -> list[Case]:
     """Extreme values in inputs and ``dout`` once per op × variant × dtype, on the measured shape, for
     every op that takes non-finite values (declares ``nonfinite``): IEEE results and no warnings where
     the reference's arithmetic overflows or meets inf · 0. Inputs from ``huge`` (±max) for elementwise
-    ops, whose results do not depend on an order of summation, else from the op's ``nonfinite`` family;
-    douts from ``infinite`` (see ``checks.backward``). Variants an entry declares in ``finite_dout`` are left out."""
+    ops, whose results do not depend on an order of summation; for the others, from the op's ``nonfinite``
+    family and from ``one_max`` (one ±max element: one overflowing term per sum); douts from ``infinite``
+    (see ``checks.backward``). Variants an entry declares in ``finite_dout`` are left out."""
     from harness.accuracy import measured_shape
 
     return [
-        Case(s.name, v.label, dt, shape, "huge" if s.elementwise else "nonfinite")
+        Case(s.name, v.label, dt, shape, fam)
         for s in ops().values()
         if "nonfinite" in s.families
         for v in s.variants
         if not ({"*", v.label} & set(s.finite_dout))
         if (shape := measured_shape(s.name, v.label)) is not None
         for dt in s.dtypes
+        for fam in (("huge",) if s.elementwise else ("nonfinite", "one_max"))
     ]
 
 

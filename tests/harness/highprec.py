@@ -235,7 +235,7 @@ def _exact_dot(xs: list[float], ys: list[float]) -> float:
     try:
         return numerator / (1 << shift)
     except OverflowError:
-        return math.copysign(math.inf, numerator)
+        return math.inf if numerator > 0 else -math.inf  # (copysign would convert the integer to a float)
 
 
 def _nonfinite_sum(xr: np.ndarray, yr: np.ndarray) -> np.ndarray:

@@ -103,6 +103,16 @@ def huge(rng, shape, dtype, hints):
 
 
 @family
+def one_max(rng, shape, dtype, hints):
+    """Normal values and one element at ±max: every sum it takes part in has exactly one overflowing
+    term (a product with it, or its square), so overflows to ±inf whatever the order of the sum."""
+    out = rng.standard_normal(shape)
+    if out.size:
+        out.flat[rng.integers(out.size)] = rng.choice([-1.0, 1.0]) * float(dtype.finfo.max)
+    return cast(out, dtype)
+
+
+@family
 def infinite(rng, shape, dtype, hints):
     """±inf and 0.0 among normal values: every product and sum with them has one IEEE result whatever
     the order or fusion of the arithmetic (the extreme check's douts)."""
