@@ -54,23 +54,41 @@ def test_trajectory(cfg, dtype, request):
 # --------------------------------------------------------------------------------------------------
 # The classes
 
-CLASS_OPTIONS = {
-    "SGD": dict(lr=0.05, momentum=0.5, weight_decay=0.1, nesterov=True, maximize=True),
-    "Adagrad": dict(lr=0.1, lr_decay=0.05, initial_accumulator_value=0.1),
-    "RMSprop": dict(lr=0.05, centered=True, momentum=0.5),
-    "Adam": dict(lr=0.05, amsgrad=True, weight_decay=0.1),
-    "AdamW": dict(lr=0.05, amsgrad=True),
-    "Adadelta": dict(lr=0.5, rho=0.5),
-    "Adamax": dict(lr=0.05, weight_decay=0.1),
-    "NAdam": dict(lr=0.05, weight_decay=0.1, decoupled_weight_decay=True),
-}
+# Per class: torch's defaults (``cls(params)``: the class's own default options), and one case with
+# every option away from its default (an option the class did not pass on to the core shows).
+CLASS_CASES = [
+    ("SGD", "defaults", {}),
+    ("SGD", "all", dict(lr=0.05, momentum=0.5, weight_decay=0.1, nesterov=True, maximize=True)),
+    ("SGD", "dampening", dict(lr=0.05, momentum=0.9, dampening=0.5)),
+    ("Adagrad", "defaults", {}),
+    ("Adagrad", "all",
+     dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.1, eps=1e-3, maximize=True)),
+    ("RMSprop", "defaults", {}),
+    ("RMSprop", "all",
+     dict(lr=0.05, alpha=0.5, eps=1e-3, weight_decay=0.1, momentum=0.5, centered=True, maximize=True)),
+    ("Adam", "defaults", {}),
+    ("Adam", "amsgrad-weight_decay", dict(lr=0.05, amsgrad=True, weight_decay=0.1)),
+    ("Adam", "all", dict(lr=0.05, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.1, amsgrad=True, maximize=True,
+                         decoupled_weight_decay=True)),
+    ("AdamW", "defaults", {}),
+    ("AdamW", "all", dict(lr=0.05, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.5, amsgrad=True, maximize=True)),
+    ("Adadelta", "defaults", {}),
+    ("Adadelta", "all", dict(lr=0.5, rho=0.5, eps=1e-2, weight_decay=0.1, maximize=True)),
+    ("Adamax", "defaults", {}),
+    ("Adamax", "all", dict(lr=0.05, betas=(0.5, 0.8), eps=1e-3, weight_decay=0.1, maximize=True)),
+    ("NAdam", "defaults", {}),
+    ("NAdam", "weight_decay", dict(lr=0.05, weight_decay=0.1)),  # L2 penalty: decoupled_weight_decay's default
+    ("NAdam", "all", dict(lr=0.05, betas=(0.5, 0.8), eps=1e-3, weight_decay=0.1, momentum_decay=0.05,
+                          decoupled_weight_decay=True, maximize=True)),
+]
+OPTIMIZERS = list(dict.fromkeys(name for name, _, _ in CLASS_CASES))
 CLASS_STEPS = 8  # the lr halves before step 4; parameter "b" gets no gradient at step 6
 
 
-@pytest.mark.parametrize("name", list(CLASS_OPTIONS))
-def test_optimizer_class(name, request):
+@pytest.mark.parametrize(("name", "options"), [pytest.param(n, o, id=f"{n}-{label}") for n, label, o in CLASS_CASES])
+def test_optimizer_class(name, options, request):
     ctx = make_ctx(request, name, "float64")
-    cls, options = ctx.impl.get(name), CLASS_OPTIONS[name]
+    cls = ctx.impl.get(name)
     shapes = {"w": (7, 5), "b": (5,)}
     params = {n: ctx.rng.standard_normal(s) for n, s in shapes.items()}
     tparams = {n: torch.nn.Parameter(to_torch(p)) for n, p in params.items()}
@@ -80,7 +98,7 @@ def test_optimizer_class(name, request):
     tol = DTYPES["float64"].default_tol
     for k in range(1, CLASS_STEPS + 1):
         if k == 4:
-            opt.lr = topt.param_groups[0]["lr"] = options["lr"] / 2
+            opt.lr = topt.param_groups[0]["lr"] = topt.param_groups[0]["lr"] / 2
         grads = {n: gradients(ctx.rng, DTYPES["float64"], 1, s)[0] for n, s in shapes.items()}
         if k == 6:
             del grads["b"]
@@ -137,6 +155,7 @@ INVALID = [
     ("Adadelta", dict(rho=1.5)),
     ("Adadelta", dict(rho=-0.1)),
     ("Adadelta", dict(eps=-1.0)),
+    ("Adadelta", dict(weight_decay=-1.0)),
     ("Adamax", dict(betas=(1.0, 0.9))),
     ("Adamax", dict(eps=-1.0)),
     ("Adamax", dict(weight_decay=-1.0)),
@@ -188,6 +207,27 @@ def test_invalid_schedule(name, kwargs, request):
                  lambda: ctx.impl.get(name)(opt, **kwargs))
 
 
+# torch creates these and fails at the first step() with ZeroDivisionError; the reference rejects them
+# when created, with its own message (README: deliberate differences).
+SCHEDULES_REJECTED = [
+    ("StepLR", dict(step_size=0), "StepLR: step_size must be a positive integer, got 0"),
+    ("CosineAnnealingLR", dict(T_max=0), "CosineAnnealingLR: T_max must be a positive integer, got 0"),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs", "message"),
+                         [pytest.param(*r, id=_label(r[0], r[1])) for r in SCHEDULES_REJECTED])
+def test_schedule_rejected_at_creation(name, kwargs, message, request):
+    ctx = make_ctx(request, name)
+    topt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(3))], lr=0.1)
+    schedule = getattr(torch.optim.lr_scheduler, name)(topt, **kwargs)
+    topt.step()
+    with pytest.raises(ZeroDivisionError):  # if torch starts rejecting it, compare with its message instead
+        schedule.step()
+    opt = ctx.impl.get("SGD")({"w": np.zeros(3)}, lr=0.1)
+    expect_error(ctx, f"{name}(optimizer, {kwargs})", ValueError, message, lambda: ctx.impl.get(name)(opt, **kwargs))
+
+
 BAD_ARGUMENTS = [
     ("float16 param", TypeError, "param must be a float32 or float64 array, got dtype float16",
      lambda: (np.zeros(3, np.float16), np.zeros(3, np.float16))),
@@ -198,7 +238,7 @@ BAD_ARGUMENTS = [
 ]
 
 
-@pytest.mark.parametrize("name", list(CLASS_OPTIONS))
+@pytest.mark.parametrize("name", OPTIMIZERS)
 @pytest.mark.parametrize(("label", "error", "message", "build"), [pytest.param(*b, id=b[0]) for b in BAD_ARGUMENTS])
 def test_core_bad_arguments(name, label, error, message, build, request):
     ctx = make_ctx(request, name)
@@ -216,19 +256,27 @@ CLIP_NORM = [(p, m, "mixed") for p in (1.0, 2.0, 3.5, math.inf) for m in (1.0, 1
     (0.5, 1.0, "mixed"),
     (0.0, 1.0, "mixed"),  # vector_norm's ord 0 counts nonzeros: the total is the number of nonzero gradients
     (-math.inf, 1.0, "mixed"),
+    (-2.0, 1.0, "mixed"),  # a negative order: the zero entries' 0 ** -2 = inf, so the norm is 0
     (2.0, 1.0, "zeros"),
     (2.0, 1.0, "inf"),
     (math.inf, 1.0, "inf"),
     (2.0, 1.0, "nan"),
     (2.0, 1.0, "huge"),  # float32: torch squares in float32, so the norm overflows to inf
     (2.0, 1.0, "tiny"),  # float32: ... and underflows to 0
+    (2.0, 1.0, "empty"),  # one more gradient with no elements (torch raises for an empty one with p = ±inf)
+    (2.0, 1.0, "single"),  # one gradient: the total is the norm of one norm
 ]
 
 
 def _grad_dict(rng: np.random.Generator, dtype: str, values: str) -> dict[str, np.ndarray]:
     """Gradients for three arrays: "mixed" magnitudes as in the trajectories, all scaled ("zeros",
-    "huge" 1e20, "tiny" 1e-30), or mixed with one -inf or NaN entry."""
+    "huge" 1e20, "tiny" 1e-30), mixed with one -inf or NaN entry, mixed and an empty (0, 3) array
+    ("empty"), or only the first array, mixed ("single")."""
     out = {n: gradients(rng, DTYPES[dtype], 1, s)[0] for n, s in GRAD_SHAPES.items()}
+    if values == "empty":
+        out["e"] = np.zeros((0, 3), DTYPES[dtype].np)
+    if values == "single":
+        out = {"w": out["w"]}
     scale = {"zeros": 0.0, "huge": 1e20, "tiny": 1e-30}.get(values)
     if scale is not None:
         out = {n: (g * scale).astype(g.dtype) for n, g in out.items()}
@@ -258,6 +306,16 @@ def test_clip_grad_norm(norm_type, max_norm, values, dtype, request):
         if g is not arrays[n]:
             ctx.fail(f"grads[{n!r}]", "was replaced; clip_grad_norm_ must scale the arrays in place")
         ctx.compare(f"grads[{n!r}] after clipping", g, to_numpy(t.grad), dt, dt.default_tol, {"before": before[n]})
+
+
+@pytest.mark.parametrize("grads", [{}, {"w": None}], ids=["empty", "no-grad"])
+def test_clip_grad_norm_no_gradients(grads, request):
+    ctx = make_ctx(request, "clip_grad_norm_")
+    tparam = torch.nn.Parameter(torch.ones(3))  # its grad is None
+    total_t = to_numpy(torch.nn.utils.clip_grad_norm_([tparam] if grads else [], 1.0))
+    total = quiet(ctx, "clip_grad_norm_", lambda: ctx.impl.get("clip_grad_norm_")(grads, 1.0))
+    ctx.compare("total norm without gradients", np.asarray(total), total_t, DTYPES["float32"],
+                Tol(0.0, 0.0, "exact: torch's tensor(0.0)"), {})
 
 
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
@@ -302,15 +360,23 @@ def test_clip_grad_value(clip_value, dtype, request):
 EPOCHS = 30
 SCHEDULES = [
     ("StepLR", "SGD", dict(lr=0.1, momentum=0.9), [("StepLR", dict(step_size=7, gamma=0.5))]),
+    ("StepLR-step_size=1-defaults", "SGD", dict(lr=0.1), [("StepLR", dict(step_size=1))]),
     ("ExponentialLR", "Adam", dict(lr=0.05), [("ExponentialLR", dict(gamma=0.9))]),
     ("CosineAnnealingLR-T_max=10-eta_min", "SGD", dict(lr=0.1), [("CosineAnnealingLR", dict(T_max=10, eta_min=1e-3))]),
     ("CosineAnnealingLR-T_max=30", "Adam", dict(lr=0.05), [("CosineAnnealingLR", dict(T_max=30))]),
+    ("CosineAnnealingLR-T_max=3", "SGD", dict(lr=0.1), [("CosineAnnealingLR", dict(T_max=3))]),  # several restarts
+    ("CosineAnnealingLR-T_max=1", "SGD", dict(lr=0.1), [("CosineAnnealingLR", dict(T_max=1))]),
     ("LinearLR", "AdamW", dict(lr=0.05), [("LinearLR", dict(start_factor=0.25, total_iters=8))]),
+    ("LinearLR-decay-to-zero", "SGD", dict(lr=0.1),
+     [("LinearLR", dict(start_factor=1.0, end_factor=0.0, total_iters=10))]),
     ("LinearLR-end_factor", "SGD", dict(lr=0.1),
      [("LinearLR", dict(start_factor=0.5, end_factor=0.75, total_iters=4))]),
     ("LinearWarmup-defaults", "RMSprop", dict(lr=0.01), [("LinearWarmup", {})]),
     ("LinearLR+ExponentialLR", "Adam", dict(lr=0.05),
      [("LinearLR", dict(start_factor=0.1, total_iters=5)), ("ExponentialLR", dict(gamma=0.95))]),
+    # the second schedule's base rate is the optimizer's initial rate, not the rate the first one set
+    ("LinearLR+CosineAnnealingLR", "SGD", dict(lr=0.1),
+     [("LinearLR", dict(start_factor=0.5, total_iters=4)), ("CosineAnnealingLR", dict(T_max=10))]),
 ]
 TORCH_SCHEDULE = {"LinearWarmup": "LinearLR"}
 

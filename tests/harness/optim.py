@@ -112,6 +112,8 @@ CONFIGS = [
     _c("Adadelta", "rho-lr", lr=0.5, rho=0.5),
     _c("Adadelta", "eps", eps=1e-2),
     _c("Adadelta", "weight_decay-maximize", weight_decay=0.1, maximize=True),
+    _c("Adadelta", "rho=0", rho=0.0),  # the ends of rho's valid range [0, 1]
+    _c("Adadelta", "rho=1", rho=1.0),
     _c("Adamax", "defaults"),
     _c("Adamax", "betas", lr=0.05, betas=(0.5, 0.8)),
     _c("Adamax", "eps", lr=0.05, eps=1e-3),
@@ -121,6 +123,7 @@ CONFIGS = [
     _c("NAdam", "momentum_decay", lr=0.05, momentum_decay=0.05),
     _c("NAdam", "weight_decay", lr=0.05, weight_decay=0.1),
     _c("NAdam", "decoupled_weight_decay", lr=0.05, weight_decay=0.1, decoupled_weight_decay=True),
+    _c("NAdam", "decoupled_weight_decay=1", lr=0.05, weight_decay=1.0, decoupled_weight_decay=True),
     _c("NAdam", "maximize", lr=0.05, maximize=True),
 ]
 DTYPE_NAMES = ("float32", "float64")
