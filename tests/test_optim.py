@@ -82,7 +82,7 @@ CLASS_CASES = [
                           decoupled_weight_decay=True, maximize=True)),
 ]
 OPTIMIZERS = list(dict.fromkeys(name for name, _, _ in CLASS_CASES))
-CLASS_STEPS = 8  # the lr halves before step 4; parameter "b" gets no gradient at step 6
+CLASS_STEPS = 8  # the lr halves before step 4; "b" has no gradient at step 6, "w" the gradient None at step 7
 
 
 @pytest.mark.parametrize(("name", "options"), [pytest.param(n, o, id=f"{n}-{label}") for n, label, o in CLASS_CASES])
@@ -102,12 +102,15 @@ def test_optimizer_class(name, options, request):
         grads = {n: gradients(ctx.rng, DTYPES["float64"], 1, s)[0] for n, s in shapes.items()}
         if k == 6:
             del grads["b"]
+        if k == 7:
+            grads["w"] = None  # skipped, as torch skips a grad None; "b", after it, still steps
+        given = {n: g for n, g in grads.items() if g is not None}
         for n, t in tparams.items():
-            t.grad = to_torch(grads[n]) if n in grads else None
+            t.grad = to_torch(given[n]) if n in given else None
         topt.step()
-        before = snapshot(grads)
+        before = snapshot(given)
         quiet(ctx, f"step {k}", lambda: opt.step(grads))  # noqa: B023
-        ctx.unchanged(grads, before, f"{name}.step()")
+        ctx.unchanged(given, before, f"{name}.step()")
         for n, t in tparams.items():
             if params[n] is not arrays[n]:
                 ctx.fail(f"params[{n!r}]", f"was replaced at step {k}; step() must update the array in place")
@@ -117,7 +120,7 @@ def test_optimizer_class(name, options, request):
                 ctx.fail(f"state[{n!r}] after step {k}", f"holds {sorted(got)}, torch holds {sorted(expected)}")
             for s, e in expected.items():
                 ctx.compare(f"{s} of {n!r} after step {k} (lr {opt.lr:g})", np.asarray(got[s]), e,
-                            DTYPES[e.dtype.name], EXACT if s == "step" else tol, {"grad": grads.get(n, e)})
+                            DTYPES[e.dtype.name], EXACT if s == "step" else tol, {"grad": given.get(n, e)})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -246,6 +249,22 @@ def test_core_bad_arguments(name, label, error, message, build, request):
     param, grad = build()
     expect_error(ctx, f"{name.lower()}(param, grad, {{}}) with a {label}", error, f"{name.lower()}: {message}",
                  lambda: fn(param, grad, {}))
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_class_bad_arguments(name, request):
+    """The classes' own contract (named arrays, no torch counterpart): a parameter that is not an
+    ndarray raises TypeError, a gradient for a name that is not a parameter KeyError."""
+    ctx = make_ctx(request, name)
+    cls = ctx.impl.get(name)
+    expect_error(ctx, f"{name}({{'w': [0.0, 1.0]}})", TypeError, f"{name}: parameter 'w' must be an ndarray, got list",
+                 lambda: cls({"w": [0.0, 1.0]}))
+    opt = cls({"w": np.zeros(3)})
+    message = f"{name}: gradients for unknown parameters ['v', 'x']"
+    expect_error(ctx, f"{name}.step() with gradients for 'x' and 'v'", KeyError, repr(message),
+                 lambda: opt.step({"x": np.zeros(3), "w": np.zeros(3), "v": np.zeros(3)}))
+    if opt.params["w"].any() or opt.state["w"]:
+        ctx.fail(f"{name}.step() that raised KeyError", "updated 'w' (it must check every name first)")
 
 
 # --------------------------------------------------------------------------------------------------

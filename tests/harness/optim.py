@@ -83,6 +83,7 @@ CONFIGS = [
     _c("SGD", "dampening", lr=0.05, momentum=0.9, dampening=0.5),
     _c("SGD", "nesterov", lr=0.05, momentum=0.9, nesterov=True),
     _c("SGD", "weight_decay", lr=0.05, weight_decay=0.1),
+    _c("SGD", "weight_decay=1", lr=0.05, weight_decay=1.0),
     _c("SGD", "maximize", lr=0.05, maximize=True),
     _c("SGD", "all", lr=0.05, momentum=0.5, weight_decay=0.1, nesterov=True, maximize=True),
     _c("Adagrad", "defaults"),
@@ -100,6 +101,7 @@ CONFIGS = [
     _c("RMSprop", "centered-momentum-maximize", lr=0.05, centered=True, momentum=0.5, maximize=True),
     _c("Adam", "defaults"),
     _c("Adam", "betas", lr=0.05, betas=(0.5, 0.8)),
+    _c("Adam", "beta2=0", lr=0.05, betas=(0.5, 0.0)),  # the lower end of beta2's valid range [0, 1)
     _c("Adam", "eps", lr=0.05, eps=1e-3),
     _c("Adam", "weight_decay", lr=0.05, weight_decay=0.1),
     _c("Adam", "amsgrad", lr=0.05, amsgrad=True),
@@ -107,6 +109,7 @@ CONFIGS = [
     _c("Adam", "decoupled_weight_decay", lr=0.05, weight_decay=0.1, decoupled_weight_decay=True),
     _c("AdamW", "defaults"),
     _c("AdamW", "weight_decay-amsgrad", lr=0.05, weight_decay=0.5, amsgrad=True),
+    _c("AdamW", "weight_decay=1", lr=0.05, weight_decay=1.0),
     _c("AdamW", "maximize-betas", lr=0.05, betas=(0.8, 0.9), maximize=True),
     _c("Adadelta", "defaults"),
     _c("Adadelta", "rho-lr", lr=0.5, rho=0.5),
@@ -158,11 +161,15 @@ def reference_trajectory(ctx: Ctx, cfg: Config, param0: np.ndarray, grads: np.nd
     for k, g in enumerate(grads, 1):
         inputs = {"param": param, "grad": g, **{f"state[{n!r}]": np.asarray(a) for n, a in state.items()}}
         before = snapshot(inputs)
+        given, entries = state, dict(state)
         try:
             param, state = quiet(ctx, f"step {k}", lambda: fn(param, g, state, **cfg.options))  # noqa: B023
         except (ArithmeticError, ValueError, TypeError) as err:
             ctx.fail(f"step {k}", f"{cfg.fn_name}(...) raised {type(err).__name__}: {err}", _story(cfg, param.dtype))
         ctx.unchanged(inputs, before, f"{cfg.fn_name}(...) at step {k}")
+        if given.keys() != entries.keys() or any(given[n] is not a for n, a in entries.items()):
+            ctx.fail(f"state dict given at step {k}", f"{cfg.fn_name}(...) changed it (it must return a new dict)",
+                     [f"  before    {sorted(entries)}", f"  after     {sorted(given)}"])
         out.append({"param": param, **state})
     return out
 
