@@ -101,7 +101,7 @@ CONFIGS = [
     _c("RMSprop", "centered-momentum-maximize", lr=0.05, centered=True, momentum=0.5, maximize=True),
     _c("Adam", "defaults"),
     _c("Adam", "betas", lr=0.05, betas=(0.5, 0.8)),
-    _c("Adam", "beta2=0", lr=0.05, betas=(0.5, 0.0)),  # the lower end of beta2's valid range [0, 1)
+    _c("Adam", "beta2=0", lr=0.05, betas=(0.5, 0.0), eps=0.1),  # beta2 at its lower end (eps: denom = |g| + eps)
     _c("Adam", "eps", lr=0.05, eps=1e-3),
     _c("Adam", "weight_decay", lr=0.05, weight_decay=0.1),
     _c("Adam", "amsgrad", lr=0.05, amsgrad=True),
