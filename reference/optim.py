@@ -445,6 +445,8 @@ def clip_grad_norm_(grads: dict[str, Array], max_norm: float, norm_type: float =
     norm_type = float(norm_type)
     if not arrays:
         return np.asarray(0.0, dtype=np.float32)
+    if math.isinf(norm_type) and any(g.size == 0 for g in arrays):  # max/min of nothing, as torch refuses
+        raise RuntimeError(f"clip_grad_norm_: cannot compute the {norm_type} norm of an empty gradient (no identity)")
     dtype = np.result_type(*arrays)
     norms = np.array([_vector_norm(g, norm_type) for g in arrays], dtype=dtype)
     total = np.asarray(_vector_norm(norms, norm_type), dtype=dtype)

@@ -337,6 +337,21 @@ def test_clip_grad_norm_no_gradients(grads, request):
                 Tol(0.0, 0.0, "exact: torch's tensor(0.0)"), {})
 
 
+@pytest.mark.parametrize("norm_type", [math.inf, -math.inf], ids=["inf", "-inf"])
+def test_clip_grad_norm_empty_infinity_norm(norm_type, request):
+    """An empty gradient has no ±inf norm (max/min of nothing): torch raises, and so must the implementation."""
+    ctx = make_ctx(request, "clip_grad_norm_")
+    grads = {"w": np.ones(3), "b": np.ones(0)}
+    tparams = [torch.nn.Parameter(to_torch(g)) for g in grads.values()]
+    for t, g in zip(tparams, grads.values(), strict=True):
+        t.grad = to_torch(g)
+    with pytest.raises(RuntimeError):
+        torch.nn.utils.clip_grad_norm_(tparams, 1.0, norm_type)
+    expect_error(ctx, f"clip_grad_norm_(an empty gradient, 1.0, {norm_type})", RuntimeError,
+                 f"clip_grad_norm_: cannot compute the {norm_type} norm of an empty gradient (no identity)",
+                 lambda: ctx.impl.get("clip_grad_norm_")(grads, 1.0, norm_type))
+
+
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 def test_clip_grad_norm_nonfinite_error(dtype, request):
     ctx = make_ctx(request, "clip_grad_norm_", dtype)
