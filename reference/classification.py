@@ -326,7 +326,7 @@ def multi_margin_loss_forward(
 def multi_margin_loss_backward(cache: MultiMarginCache, dout: Array) -> dict[str, Array]:
     lay, coef, tg, red, dtype = cache
     s = red.scale("multi_margin_loss", dout, dtype)[:, None]
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         dx = coef * s
         # x[y] enters every term with the opposite sign.
         dx[np.arange(lay.count), tg.index] = -coef.sum(axis=1) * s[:, 0]

@@ -65,7 +65,7 @@ def _backward(op: str, cache: DropoutCache, dout: Array) -> dict[str, Array]:
     g = check_dout(op, dout, shape, dtype)
     if noise is None:
         return {"dx": g.copy()}
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # as in the forward
         return {"dx": down(up(g) * up(noise), dtype)}  # d(x * noise) = noise
 
 

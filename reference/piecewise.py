@@ -141,7 +141,7 @@ def prelu_forward(x: Array, weight: Array) -> tuple[Array, PReLUCache]:
     same_dtype("prelu", x=x, weight=weight)
     shape = _slope_shape(x, weight)
     w, slope = up(x), up(weight).reshape(shape)
-    with np.errstate(invalid="ignore"):  # slope * x for x = +inf and slope = 0 is computed but not selected
+    with np.errstate(invalid="ignore", over="ignore"):  # slope * x for x = +inf and slope = 0, or a huge x, as torch
         return _where(w > 0, w, slope * w, x.dtype), PReLUCache(x, weight, shape)
 
 

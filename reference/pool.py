@@ -254,7 +254,7 @@ def _avg_forward(
     )
     cols = windows(pad(up(x4), g), g)
     total = np.zeros(x4.shape[:2] + g.out, wt)
-    with np.errstate(invalid="ignore"):  # inf - inf in a window is NaN, as in torch
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf in a window is NaN, an overflow inf, as in torch
         for i, j in np.ndindex(*g.kernel):
             total += cols[:, :, i, j]  # row by row, as torch's kernel sums (padding adds exact zeros)
         out = down(total / divisor + 0.0, x.dtype)  # torch adds the quotient to a zeroed output: no -0.0
@@ -363,7 +363,7 @@ def adaptive_avg_pool2d_forward(
     x, x4, out, rows, cols = _adaptive(op, x, output_size)
     H, W = x4.shape[2:]
     xw = up(x4)
-    with np.errstate(invalid="ignore"):  # inf - inf
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, and a window sum beyond the range
         if _is_global(out):
             mean = xw.sum(axis=(2, 3), keepdims=True) / xw.dtype.type(H * W)
         else:

@@ -1,13 +1,16 @@
 """Summarise a mutmut run of reference/: per module, how many mutants were killed, timed out, survived
-(split into the equivalent ones, the open gaps docs/mutation.md describes, and those it does not list
-yet), had no test, or were not run; the mutation score over what ran; the seconds per mutant; and the
-survivors docs/mutation.md does not list yet (exit status 1 if there is one).
+(split into those killed by a check added after the run, the equivalent ones, the open gaps
+docs/mutation.md describes, and those it does not list yet), had no test, or were not run; the mutation
+score over what ran; the seconds per mutant; and the survivors docs/mutation.md does not list yet (exit
+status 1 if there is one).
 
     .venv/bin/python scripts/mutation_report.py [--survivors]
 
 Reads mutmut's results in mutants/ (``mutmut run`` writes them); the score counts a mutant as killed
-when a test failed on it or it timed out, and leaves the equivalent survivors out of the total. A survivor
-is equivalent only if docs/mutation.md's section "Equivalent survivors" names it with its reason."""
+when a test failed on it or it timed out, or when docs/mutation.md's section "Killed by checks added for
+them" names it (a check added after the run, verified against the mutant by hand), and leaves the
+equivalent survivors out of the total. A survivor is equivalent only if docs/mutation.md's section
+"Equivalent survivors" names it with its reason."""
 
 from __future__ import annotations
 
@@ -21,25 +24,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", None: "not run",
           36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout"}
-COLUMNS = ("killed", "timeout", "equivalent", "open", "unexplained", "no tests", "not run", "other")
+COLUMNS = ("killed", "timeout", "killed later", "equivalent", "open", "unexplained", "no tests", "not run", "other")
 
 
 def _names(text: str) -> set[str]:
     return set(re.findall(r"`(reference\.[\w.]+__mutmut_\d+)`", text))
 
 
-def explained(doc: Path) -> tuple[set[str], set[str]]:
-    """Mutant names docs/mutation.md lists (backticked ``reference.…__mutmut_N``): those in its section
-    "## Equivalent survivors" (up to the next ``## `` heading), and all of them."""
+def _section(text: str, title: str) -> set[str]:
+    """The names in the section ``## <title>`` (up to the next ``## `` heading)."""
+    return _names(text.partition(f"\n## {title}")[2].partition("\n## ")[0])
+
+
+def explained(doc: Path) -> tuple[set[str], set[str], set[str]]:
+    """Mutant names docs/mutation.md lists (backticked ``reference.…__mutmut_N``): those in its sections
+    "## Killed by checks added for them" and "## Equivalent survivors", and all of them."""
     text = doc.read_text() if doc.exists() else ""
-    return _names(text.partition("\n## Equivalent survivors")[2].partition("\n## ")[0]), _names(text)
+    return _section(text, "Killed by checks added for them"), _section(text, "Equivalent survivors"), _names(text)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--survivors", action="store_true", help="list every unexplained survivor")
     args = parser.parse_args()
-    equivalent, listed = explained(ROOT / "docs" / "mutation.md")
+    killed_later, equivalent, listed = explained(ROOT / "docs" / "mutation.md")
     rows: dict[str, Counter] = {}
     seconds: list[float] = []
     unexplained: list[str] = []
@@ -48,7 +56,9 @@ def main() -> int:
         counts = Counter()
         for name, code in data["exit_code_by_key"].items():
             status = STATUS.get(code, "other")
-            if status == "survived" and name in equivalent:
+            if status == "survived" and name in killed_later:
+                status = "killed later"
+            elif status == "survived" and name in equivalent:
                 status = "equivalent"
             elif status == "survived" and name in listed:
                 status = "open"  # a gap docs/mutation.md describes
@@ -63,8 +73,9 @@ def main() -> int:
     print("| module | " + " | ".join(COLUMNS) + " | score |")
     print("|---" * (len(COLUMNS) + 2) + "|")
     for module, counts in [*rows.items(), ("**all**", total)]:
-        ran = counts["killed"] + counts["timeout"] + counts["open"] + counts["unexplained"]
-        score = f"{(counts['killed'] + counts['timeout']) / ran:.1%}" if ran else "-"
+        killed = counts["killed"] + counts["timeout"] + counts["killed later"]
+        ran = killed + counts["open"] + counts["unexplained"] + counts["no tests"]
+        score = f"{killed / ran:.1%}" if ran else "-"
         print(f"| {module} | " + " | ".join(str(counts[c]) for c in COLUMNS) + f" | {score} |")
     if seconds:
         print(f"\n{len(seconds)} mutants run, {sum(seconds) / len(seconds):.2f} s each on average "

@@ -133,6 +133,21 @@ def extreme_cases() -> list[Case]:
     ]
 
 
+def overflow_cases() -> list[Case]:
+    """``sum_overflow`` inputs and dout once per op × variant × dtype, on the measured shape, for every
+    op that takes non-finite values: warning-free where sums overflow (``checks.overflow_quiet``)."""
+    from harness.accuracy import measured_shape
+
+    return [
+        Case(s.name, v.label, dt, shape, "sum_overflow")
+        for s in ops().values()
+        if "nonfinite" in s.families
+        for v in s.variants
+        if (shape := measured_shape(s.name, v.label)) is not None
+        for dt in s.dtypes
+    ]
+
+
 def gradcheck_cases() -> list[Case]:
     return [
         Case(s.name, v.label, dt, shape, f)

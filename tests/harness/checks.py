@@ -21,7 +21,7 @@ from harness.oracle import (
     torch_grads_from_out,
 )
 from harness.registry import OpSpec
-from harness.values import LAYOUTS, Hints, infinite, normal
+from harness.values import LAYOUTS, Hints, infinite, normal, sum_overflow
 
 FD_TOL = Tol(1e-3, 1e-5, "torch.autograd.gradcheck's tolerance for central differences with eps=1e-6")
 BITWISE = Tol(0.0, 0.0, "bitwise: the result must not depend on memory layout or on repetition")
@@ -184,6 +184,18 @@ def extreme(ctx: Ctx) -> None:
     if ctx.case.family not in ctx.case.spec.families:
         forward(ctx)
     backward(ctx, extreme=ctx.case.family != "one_max")
+
+
+def overflow_quiet(ctx: Ctx) -> None:
+    """Forward and backward on inputs and a ``dout`` whose sums overflow (``sum_overflow``: values at
+    0.6-0.9 of -max, so any two add beyond the range) finish without a RuntimeWarning. The values are not
+    compared: where a finite sum overflows, inf, NaN or a finite result follows the order of summation."""
+    spec = ctx.case.spec
+    inputs = ctx.case.sample(ctx.rng)
+    outs, cache = _forward(ctx, inputs)
+    if spec.grads_of(inputs):
+        douts = {k: sum_overflow(ctx.rng, np.shape(outs[k]), ctx.case.dt, Hints()) for k in spec.dout_names}
+        _backward(ctx, cache, douts, inputs)
 
 
 def gradcheck(ctx: Ctx) -> None:
