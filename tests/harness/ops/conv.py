@@ -28,6 +28,7 @@ UNFOLD = (
     Variant("k=3", {"kernel_size": 3}),
     Variant("k=(2,3),stride=2,padding=1,dilation=(1,2)",
             {"kernel_size": (2, 3), "stride": 2, "padding": 1, "dilation": (1, 2)}),
+    Variant("k=3,padding=(2,1)", {"kernel_size": 3, "padding": (2, 1)}),  # more padding along H than along W
 )
 FOLD_SIZE = (7, 6)
 
@@ -38,7 +39,8 @@ def _blocks(variant: Variant, size: tuple[int, int]) -> int:
     d = o.get("dilation", 1)
     d = d if isinstance(d, tuple) else (d, d)
     s, p = o.get("stride", 1), o.get("padding", 0)
-    return math.prod((n + 2 * p - di * (ki - 1) - 1) // s + 1 for n, ki, di in zip(size, k, d, strict=True))
+    p = p if isinstance(p, tuple) else (p, p)
+    return math.prod((n + 2 * pi - di * (ki - 1) - 1) // s + 1 for n, ki, di, pi in zip(size, k, d, p, strict=True))
 
 
 def _kk(variant: Variant) -> int:
@@ -60,7 +62,14 @@ register(
         bad_inputs=(
             BadInput("x_3d", lambda rng: ((np.ones((3, 7, 6)), 3), {}), ValueError, r"\(N, C, H, W\)"),
             BadInput("too_small", lambda rng: ((np.ones((1, 1, 2, 2)), 3), {}), ValueError, "output size"),
-            BadInput("stride_0", lambda rng: ((np.ones((1, 1, 4, 4)), 2), {"stride": 0}), ValueError, "stride"),
+            BadInput("stride_0", lambda rng: ((np.ones((1, 1, 4, 4)), 2), {"stride": 0}), ValueError,
+                     r"\bstride must be at least 1"),
+            BadInput("kernel_0", lambda rng: ((np.ones((1, 1, 4, 4)), 0), {}), ValueError,
+                     r"\bkernel_size must be at least 1"),
+            BadInput("padding_negative", lambda rng: ((np.ones((1, 1, 4, 4)), 2), {"padding": -1}), ValueError,
+                     r"\bpadding must be at least 0"),
+            BadInput("dilation_0", lambda rng: ((np.ones((1, 1, 4, 4)), 2), {"dilation": 0}), ValueError,
+                     r"\bdilation must be at least 1"),
         ),
         doc="F.unfold: kernel, stride, padding, dilation; backward sums overlapping windows (col2im)",
         highprec=hp.im2col,
@@ -86,8 +95,13 @@ register(
         reduces=True,
         magnitude=True,
         bad_inputs=(
-            BadInput("blocks", lambda rng: ((np.ones((1, 9, 5)), (5, 6), 3), {}), ValueError, r"\(N, C \* 9, 12\)"),
+            BadInput("blocks", lambda rng: ((np.ones((1, 9, 5)), (5, 6), 3), {}), ValueError,
+                     r"\(N, C \* 9, 12\) .* \(3 x 4 blocks\)"),
             BadInput("cols_2d", lambda rng: ((np.ones((9, 12)), (5, 6), 3), {}), ValueError, r"\(9, 12\)"),
+            BadInput("output_size_0", lambda rng: ((np.ones((1, 9, 12)), (0, 6), 3), {}), ValueError,
+                     r"\boutput_size must be at least 1"),
+            BadInput("stride_0", lambda rng: ((np.ones((1, 9, 12)), (5, 6), 3), {"stride": 0}), ValueError,
+                     r"\bstride must be at least 1"),
         ),
         doc="F.fold: the adjoint of im2col, summing where windows overlap",
         highprec=hp.col2im,
@@ -218,6 +232,7 @@ CONV_TRANSPOSE = (
     Variant("groups=2,no_bias", {"groups": 2}, {"bias": False}),
     Variant("dilation=2,stride=3,output_padding=(1,0)", {"dilation": 2, "stride": 3, "output_padding": (1, 0)}),
     Variant("k=(2,3),stride=(1,2),padding=(0,1)", {"stride": (1, 2), "padding": (0, 1)}, {"kernel": (2, 3)}),
+    Variant("padding=(2,0)", {"padding": (2, 0)}),  # output height 1 from an input of height 3
 )
 
 register(
@@ -240,6 +255,16 @@ register(
             BadInput("groups", _conv_call((1, 4, 3, 3), (4, 2, 3, 3), b=False, groups=3), ValueError, "groups 3"),
             BadInput("too_small", _conv_call((1, 4, 1, 1), (4, 2, 1, 1), b=False, padding=1), ValueError,
                      "output size"),
+            BadInput("bias_size", lambda rng: ((np.ones((1, 4, 3, 3)), np.ones((4, 2, 3, 3))), {"b": np.ones(5)}),
+                     ValueError, r"b must have shape \(2,\)"),
+            BadInput("stride_0", _conv_call((1, 4, 3, 3), (4, 2, 3, 3), b=False, stride=0), ValueError,
+                     r"\bstride must be at least 1"),
+            BadInput("dilation_0", _conv_call((1, 4, 3, 3), (4, 2, 3, 3), b=False, dilation=0), ValueError,
+                     r"\bdilation must be at least 1"),
+            BadInput("padding_negative", _conv_call((1, 4, 3, 3), (4, 2, 3, 3), b=False, padding=-1), ValueError,
+                     r"\bpadding must be at least 0"),
+            BadInput("output_padding_negative", _conv_call((1, 4, 3, 3), (4, 2, 3, 3), b=False, output_padding=-1),
+                     ValueError, r"\boutput_padding must be at least 0"),
         ),
         doc="F.conv_transpose2d: stride, padding, output_padding, dilation, groups; W (C_in, C_out / groups, kH, kW)",
     )
