@@ -117,8 +117,8 @@ def _autograd(torch_fn, x: np.ndarray, dout: np.ndarray, options: dict) -> np.nd
 
 
 def _without_indices(op: str, variants: tuple[Variant, ...], table: dict, torch_fn, families: tuple[str, ...]):
-    """``return_indices=False``: one output, bitwise torch's (no-grad kernel), and the same gradient
-    as torch autograd (float64 arbiter in low precision), for every variant's options."""
+    """``return_indices`` at its default (False): one output, bitwise torch's (no-grad kernel), and the
+    same gradient as torch autograd (float64 arbiter in low precision), for every variant's options."""
 
     def one(ctx, x: np.ndarray, options: dict, where: str) -> None:
         dt = DTYPES[x.dtype.name]
@@ -135,14 +135,16 @@ def _without_indices(op: str, variants: tuple[Variant, ...], table: dict, torch_
 
     def check(ctx) -> None:
         for var in variants:
-            options = {**var.options, "return_indices": False}
+            options = {k: v for k, v in var.options.items() if k != "return_indices"}
             for shape in table[var.label]:
                 for dt in DTYPES.values():
                     for fam in families:
                         x = _sample(ctx.rng, dt, shape, fam, var, Hints())["x"]
-                        one(ctx, x, options, f"{var.label}, return_indices=False, {fam}")
+                        one(ctx, x, options, f"{var.label}, default return_indices, {fam}")
 
-    return Property("without_indices", check, "return_indices=False: out bitwise torch's, dx as torch autograd")
+    return Property(
+        "without_indices", check, "return_indices at its default (False): out bitwise torch's, dx as torch autograd"
+    )
 
 
 def _entry(op, torch_fn, table, bad, doc, **fields):
@@ -157,13 +159,14 @@ def _entry(op, torch_fn, table, bad, doc, **fields):
     )
 
 
-def _max_entry(op, torch_fn, table, bad, doc):
+def _max_entry(op, torch_fn, table, bad, doc, properties=()):
     variants, shapes = _variants(table)
     _entry(
         op, torch_fn, table, bad, doc, families=MAX_FAMILIES, outputs=("out", "indices"),
         properties=(
             _torch_indices(op, variants, shapes, torch_fn),
             _without_indices(op, variants, shapes, torch_fn, ("normal", "ties", "nonfinite")),
+            *properties,
         ),
     )
 
@@ -252,6 +255,7 @@ AVG_POOL1D = {
     "k=2,s=4,p=1,ceil,no_pad_count": (
         {"kernel_size": 2, "stride": 4, "padding": 1, "ceil_mode": True, **NO_PAD_COUNT}, (SIGNAL,)
     ),
+    "k=3,s=1,p=1": ({"kernel_size": 3, "stride": 1, "padding": 1}, (SIGNAL,)),  # every cell in three windows
 }
 
 
@@ -293,13 +297,17 @@ ADAPTIVE, ADAPTIVE_UNBATCHED, ADAPTIVE_EMPTY = (2, 2, 6, 5), (3, 6, 5), (0, 2, 6
 
 # Window i of o over n cells: [floor(i n / o), ceil((i + 1) n / o)). On 6 x 5: (3, 5) divides both;
 # (4, 3) divides neither (windows overlap and differ in length); None keeps the input's size; 1 is
-# torch's global mean; (8, 7) has more windows than cells (several windows start on one cell).
+# torch's global mean; (8, 7) has more windows than cells (several windows start on one cell); (2, 1) and
+# (1, 2) are one window along one dimension only (not the global mean). An output size 0 is checked by the
+# ``empty_output`` property: torch's forward accepts it, its backward rejects the empty gradient.
 ADAPTIVE_SIZES = {
     "out=(3,5)": ({"output_size": (3, 5)}, (ADAPTIVE, ADAPTIVE_UNBATCHED, ADAPTIVE_EMPTY)),
     "out=(4,3)": ({"output_size": (4, 3)}, (ADAPTIVE,)),
     "out=(None,2)": ({"output_size": (None, 2)}, (ADAPTIVE,)),
-    "out=1": ({"output_size": 1}, (ADAPTIVE,)),
+    "out=1": ({"output_size": 1}, (ADAPTIVE, ADAPTIVE_UNBATCHED)),
     "out=(8,7)": ({"output_size": (8, 7)}, (ADAPTIVE,)),
+    "out=(2,1)": ({"output_size": (2, 1)}, (ADAPTIVE,)),
+    "out=(1,2)": ({"output_size": (1, 2)}, (ADAPTIVE,)),
 }
 ADAPTIVE_BAD = (
     _bad(ADAPTIVE, {"output_size": (-1, 2)}, ValueError, "output_size must be at least 0", "output_negative"),
@@ -307,6 +315,23 @@ ADAPTIVE_BAD = (
     _bad((6, 5), {"output_size": 2}, ValueError, r"\(N, C, H, W\) or \(C, H, W\)", "x_2d"),
     _bad((2, 2, 0, 5), {"output_size": 2}, ValueError, "only the batch dimension may be empty", "x_empty"),
 )
+
+
+def _empty_output(op: str, torch_fn, **options):
+    """``output_size`` (0, 2): no rows of windows, an empty output of torch's shape, in every dtype."""
+
+    def check(ctx) -> None:
+        for dt in DTYPES.values():
+            x = FAMILIES["normal"](ctx.rng, ADAPTIVE, dt, Hints())
+            out, _ = ctx.impl.get(f"{op}_forward")(x, (0, 2), **options)
+            with torch.no_grad():
+                want = torch_fn(to_torch(x), (0, 2), **options)
+            outs, wants = (out, want) if options else ((out,), (want,))  # with indices: (out, indices)
+            for name, got, t in zip(("out", "indices")[: len(outs)], outs, wants, strict=True):
+                ctx.compare(name, got, to_numpy(t), dt, BITWISE, {"x": x}, oracle="torch (output_size (0, 2))")
+
+    return Property("empty_output", check, "output_size (0, 2): an empty output, as torch's forward")
+
 
 _variants_avg, _shapes_avg = _variants(ADAPTIVE_SIZES)
 register(
@@ -325,6 +350,7 @@ register(
         magnitude=True,
         bad_inputs=ADAPTIVE_BAD,
         relations=(per_sample("x", "out"),),
+        properties=(_empty_output("adaptive_avg_pool2d", F.adaptive_avg_pool2d),),
         doc="F.adaptive_avg_pool2d: divisible and non-divisible sizes, None, more windows than cells",
         highprec=hp.adaptive_avg_pool2d,
     )
@@ -337,4 +363,5 @@ _max_entry(
     ADAPTIVE_MAX,
     ADAPTIVE_BAD,
     "F.adaptive_max_pool2d (with indices; see without_indices), winners as in max_pool2d",
+    (_empty_output("adaptive_max_pool2d", F.adaptive_max_pool2d, **INDICES),),
 )
