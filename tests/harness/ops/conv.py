@@ -7,11 +7,14 @@ import math
 import warnings
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 
 from harness import highprec_ops as hp
+from harness.checks import BITWISE
+from harness.dtypes import DTYPES, to_numpy, to_torch
 from harness.metamorphic import per_sample
-from harness.registry import BadInput, OpSpec, Variant, register
+from harness.registry import BadInput, OpSpec, Property, Variant, register
 from harness.values import FAMILIES, cast
 
 CONV_FAMILIES = ("normal", "wide", "subnormal", "nonfinite")
@@ -20,6 +23,29 @@ CONV_FAMILIES = ("normal", "wide", "subnormal", "nonfinite")
 def _weights(rng, dtype, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
     """Weights at the usual 1/sqrt(fan_in) scale (the input carries the case's value family)."""
     return cast(rng.standard_normal(shape) / math.sqrt(max(fan_in, 1)), dtype)
+
+
+def _max_one_sign(op: str, torch_fn, shapes: dict[str, tuple[int, ...]], **options) -> Property:
+    """Every input and ``dout`` at the dtype's largest finite value (a weight ``W`` at 1, no bias): where
+    windows overlap, the sums overflow to inf whatever their order, as in torch, and without a warning;
+    where they do not, the value stays finite. Values and gradients bitwise, in every dtype."""
+
+    def check(ctx) -> None:
+        for dt in DTYPES.values():
+            big = float(dt.finfo.max)
+            xs = {n: np.full(shape, 1.0 if n == "W" else big, dt.np) for n, shape in shapes.items()}
+            out, cache = ctx.impl.get(f"{op}_forward")(*xs.values(), **options)
+            dout = np.full(out.shape, big, dt.np)
+            grads = ctx.impl.get(f"{op}_backward")(cache, dout)
+            ts = [to_torch(a, requires_grad=True) for a in xs.values()]
+            t_out = torch_fn(*ts, **options)
+            t_grads = torch.autograd.grad(t_out, ts, to_torch(dout))
+            ctx.compare("out", out, to_numpy(t_out), dt, BITWISE, xs, oracle="torch (inputs at max)")
+            for n, t in zip(xs, t_grads, strict=True):
+                ctx.compare(f"d{n}", grads[f"d{n}"], to_numpy(t), dt, BITWISE, {**xs, "dout": dout},
+                            oracle="torch autograd (inputs and dout at max)")
+
+    return Property("max_one_sign", check, "inputs and dout at max: overlapping windows sum to inf, as torch")
 
 
 # -- im2col / col2im -----------------------------------------------------------------------------------
@@ -71,6 +97,7 @@ register(
             BadInput("dilation_0", lambda rng: ((np.ones((1, 1, 4, 4)), 2), {"dilation": 0}), ValueError,
                      r"\bdilation must be at least 1"),
         ),
+        properties=(_max_one_sign("im2col", F.unfold, {"x": (2, 3, 7, 6)}, kernel_size=3),),
         doc="F.unfold: kernel, stride, padding, dilation; backward sums overlapping windows (col2im)",
         highprec=hp.im2col,
     )
@@ -103,6 +130,7 @@ register(
             BadInput("stride_0", lambda rng: ((np.ones((1, 9, 12)), (5, 6), 3), {"stride": 0}), ValueError,
                      r"\bstride must be at least 1"),
         ),
+        properties=(_max_one_sign("col2im", F.fold, {"cols": (2, 27, 20)}, output_size=FOLD_SIZE, kernel_size=3),),
         doc="F.fold: the adjoint of im2col, summing where windows overlap",
         highprec=hp.col2im,
     )
@@ -266,6 +294,7 @@ register(
             BadInput("output_padding_negative", _conv_call((1, 4, 3, 3), (4, 2, 3, 3), b=False, output_padding=-1),
                      ValueError, r"\boutput_padding must be at least 0"),
         ),
+        properties=(_max_one_sign("conv_transpose2d", F.conv_transpose2d, {"x": (2, 4, 4, 5), "W": (4, 6, 3, 3)}),),
         doc="F.conv_transpose2d: stride, padding, output_padding, dilation, groups; W (C_in, C_out / groups, kH, kW)",
     )
 )
