@@ -247,6 +247,8 @@ AVG_POOL2D = {
         {"kernel_size": (3, 2), "stride": (2, 3), "padding": 1, "ceil_mode": True, **NO_PAD_COUNT}, (OPTIONS,)
     ),
     "k=(2,3),p=1,divisor=7": ({"kernel_size": (2, 3), "padding": 1, "divisor_override": 7}, (OPTIONS,)),
+    # 2049 is 2048 in float16 and bfloat16: torch's backward divides by the rounded divisor
+    "k=2,divisor=2049": ({"kernel_size": 2, "divisor_override": 2049}, (OPTIONS,)),
 }
 AVG_POOL1D = {
     "k=2": ({"kernel_size": 2}, (SIGNAL, SIGNAL_UNBATCHED, SIGNAL_EMPTY)),
@@ -259,9 +261,29 @@ AVG_POOL1D = {
 }
 
 
+def _max_dout(op: str, variants: tuple[Variant, ...], table: dict, torch_fn):
+    """``dout`` at the dtype's largest finite value: a cell in several windows adds their terms
+    ``dout / divisor`` in the dtype and overflows to inf exactly where torch's kernel does (float16,
+    stride 1), without a warning. Gradients bitwise, for every variant, in every dtype."""
+
+    def check(ctx) -> None:
+        for var in variants:
+            for dt in DTYPES.values():
+                x = _sample(ctx.rng, dt, table[var.label][0], "normal", var, Hints())["x"]
+                out, cache = ctx.impl.get(f"{op}_forward")(x, **var.options)
+                dout = np.full(out.shape, float(dt.finfo.max), dt.np)
+                ctx.compare("dx", ctx.impl.get(f"{op}_backward")(cache, dout)["dx"],
+                            _autograd(torch_fn, x, dout, var.options), dt, BITWISE, {"x": x, "dout": dout},
+                            oracle=f"torch autograd ({var.label}, dout at max)")
+
+    return Property("max_dout", check, "dout at max: overlapping windows overflow as in torch, bitwise")
+
+
 def _avg_entry(op, torch_fn, table, bad, doc):
     # window sums, linear in x: compared within tolerance, rtol applied to the sum of |terms|
-    _entry(op, torch_fn, table, bad, doc, families=AVG_FAMILIES, reduces=True, magnitude=True, highprec=getattr(hp, op))
+    variants, shapes = _variants(table)
+    _entry(op, torch_fn, table, bad, doc, families=AVG_FAMILIES, reduces=True, magnitude=True, highprec=getattr(hp, op),
+           properties=(_max_dout(op, variants, shapes, torch_fn),))
 
 
 _avg_entry(
