@@ -171,8 +171,8 @@ CONV2D = (
 )
 CONV1D = (
     Variant(),
-    Variant("stride=2,padding=1", {"stride": 2, "padding": 1}),
-    Variant("padding=same,dilation=2", {"padding": "same", "dilation": 2}),
+    Variant("stride=(2,),padding=(1,)", {"stride": (2,), "padding": (1,)}),  # one-element tuples, as torch takes
+    Variant("padding=same,dilation=(2,)", {"padding": "same", "dilation": (2,)}),
     Variant("padding=same,k=4", {"padding": "same"}, {"kernel": (4,)}),  # total 3: the odd one goes after
     Variant("groups=2,no_bias", {"groups": 2}, {"bias": False}),
     Variant("depthwise,k=4", {"groups": 4}, {"out": 4, "kernel": (4,)}),
@@ -197,6 +197,8 @@ def _conv_bad(op: str, x: tuple, w: tuple) -> tuple[BadInput, ...]:
         BadInput("padding_word", _conv_call(x, w, padding="full"), ValueError, "'full'"),
         BadInput("bias_size", lambda rng: ((np.ones(x), np.ones(w)), {"b": np.ones(5)}), ValueError, r"\(6,\)"),
         BadInput("dtype_mix", _conv_call(x, w, w_dtype=np.float32), TypeError, "float32"),
+        BadInput("x_unbatched", _conv_call(x[1:], w), ValueError,
+                 r"expected x \(N, C, " + ("H, W" if len(x) == 4 else "L")),
     )
 
 
