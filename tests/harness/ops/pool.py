@@ -247,8 +247,9 @@ AVG_POOL2D = {
         {"kernel_size": (3, 2), "stride": (2, 3), "padding": 1, "ceil_mode": True, **NO_PAD_COUNT}, (OPTIONS,)
     ),
     "k=(2,3),p=1,divisor=7": ({"kernel_size": (2, 3), "padding": 1, "divisor_override": 7}, (OPTIONS,)),
-    # 2049 is 2048 in float16 and bfloat16: torch's backward divides by the rounded divisor
-    "k=2,divisor=2049": ({"kernel_size": 2, "divisor_override": 2049}, (OPTIONS,)),
+    # -2049 is -2048 in float16 and bfloat16: torch's backward divides by the rounded divisor; a negative
+    # divisor turns a zero sum into -0.0, which torch's output does not keep (see signed_zeros)
+    "k=2,divisor=-2049": ({"kernel_size": 2, "divisor_override": -2049}, (OPTIONS,)),
 }
 AVG_POOL1D = {
     "k=2": ({"kernel_size": 2}, (SIGNAL, SIGNAL_UNBATCHED, SIGNAL_EMPTY)),
@@ -279,11 +280,30 @@ def _max_dout(op: str, variants: tuple[Variant, ...], table: dict, torch_fn):
     return Property("max_dout", check, "dout at max: overlapping windows overflow as in torch, bitwise")
 
 
+def _signed_zeros(op: str, variants: tuple[Variant, ...], table: dict, torch_fn):
+    """Inputs of ±0.0: every window sums to a zero, and torch's output is +0.0, also where all its cells
+    are -0.0 or the divisor is negative (the quotient is added to a zeroed output). The sign is compared,
+    which the generic forward leaves free for reductions."""
+
+    def check(ctx) -> None:
+        for var in variants:
+            x64 = ctx.rng.choice([0.0, -0.0], size=table[var.label][0])
+            x64[(0,) * (x64.ndim - 1)] = -0.0  # one row of -0.0 only
+            for dt in DTYPES.values():
+                x = x64.astype(dt.np)
+                out, _ = ctx.impl.get(f"{op}_forward")(x, **var.options)
+                with torch.no_grad():
+                    want = to_numpy(torch_fn(to_torch(x), **var.options))
+                ctx.compare("out", out, want, dt, BITWISE, {"x": x}, oracle=f"torch ({var.label}, ±0.0)")
+
+    return Property("signed_zeros", check, "±0.0 inputs: outputs +0.0 as torch's, signs compared")
+
+
 def _avg_entry(op, torch_fn, table, bad, doc):
     # window sums, linear in x: compared within tolerance, rtol applied to the sum of |terms|
     variants, shapes = _variants(table)
     _entry(op, torch_fn, table, bad, doc, families=AVG_FAMILIES, reduces=True, magnitude=True, highprec=getattr(hp, op),
-           properties=(_max_dout(op, variants, shapes, torch_fn),))
+           properties=(_max_dout(op, variants, shapes, torch_fn), _signed_zeros(op, variants, shapes, torch_fn)))
 
 
 _avg_entry(
