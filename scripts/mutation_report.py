@@ -46,12 +46,13 @@ def explained(doc: Path) -> tuple[set[str], set[str], set[str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--survivors", action="store_true", help="list every unexplained survivor")
+    parser.add_argument("--mutants", type=Path, default=ROOT / "mutants", help="mutmut's directory (default mutants/)")
     args = parser.parse_args()
     killed_later, equivalent, listed = explained(ROOT / "docs" / "mutation.md")
     rows: dict[str, Counter] = {}
     seconds: list[float] = []
     unexplained: list[str] = []
-    for meta in sorted((ROOT / "mutants" / "reference").glob("*.py.meta")):
+    for meta in sorted((args.mutants / "reference").glob("*.py.meta")):
         data = json.loads(meta.read_text())
         counts = Counter()
         for name, code in data["exit_code_by_key"].items():
