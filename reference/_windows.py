@@ -33,9 +33,6 @@ class Geometry(NamedTuple):
     pad_hi: tuple[int, ...]
     out: tuple[int, ...]
 
-    def span(self, i: int) -> int:
-        return self.dilation[i] * (self.kernel[i] - 1) + 1
-
 
 def geometry(
     op: str, size: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...],
