@@ -143,17 +143,32 @@ def time_affine_core(layer: object, s: dict, x: np.ndarray, dout: np.ndarray) ->
     return out.reshape(dout.shape), {**grads, "dx": grads["dx"].reshape(x.shape)}, {}
 
 
-def lstm_core(layer: object, s: dict, x: np.ndarray, dout: np.ndarray) -> tuple:
-    (out, h_n, c_n), cache = fn(layer, "lstm_forward")(x, **s, batch_first=True)
-    return out, fn(layer, "lstm_backward")(cache, (dout, np.zeros_like(h_n), np.zeros_like(c_n))), {}
+def lstm_core(**options: object) -> Callable:
+    def core(layer: object, s: dict, x: np.ndarray, dout: np.ndarray) -> tuple:
+        (out, h_n, c_n), cache = fn(layer, "lstm_forward")(x, **s, **options)
+        return out, fn(layer, "lstm_backward")(cache, (dout, np.zeros_like(h_n), np.zeros_like(c_n))), {}
+
+    return core
 
 
 def normal(*shape: int) -> Callable:
     return lambda rng: rng.standard_normal(shape)
 
 
-def labels(n: int, classes: int) -> Callable:
-    return lambda rng: rng.integers(0, classes, n)
+def labels(n: int, classes: int, ignored: int | None = None) -> Callable:
+    """Random class indices; with ``ignored``, every third one is that class (an ignore_index)."""
+
+    def draw(rng: np.random.Generator) -> np.ndarray:
+        t = rng.integers(0, classes, n)
+        if ignored is not None:
+            t.flat[::3] = ignored
+        return t
+
+    return draw
+
+
+def sequence_loss_with(**options: object) -> Callable:
+    return lambda out, t: F.cross_entropy(out.reshape(-1, out.shape[-1]), t.reshape(-1), **options)
 
 
 def random_buffers(layer: object, rng: np.random.Generator) -> None:
@@ -178,9 +193,17 @@ LAYERS = [
               lambda m, s, x, d: pair(m, "dropout", x, d, p=0.3, mask=m.mask), doc="torch given the layer's keep-mask"),
     LayerCase("Dropout-eval", lambda L, rng: L.Dropout(0.3, rng), SharedMaskDropout, normal(6, 7),
               lambda m, s, x, d: pair(m, "dropout", x, d, p=0.3, training=False), mode="eval"),
-    LayerCase("Conv2d", lambda L, rng: L.Conv2d(2, 3, 3, rng, stride=2, padding=1),
-              lambda m: nn.Conv2d(2, 3, 3, stride=2, padding=1).double(), normal(2, 2, 5, 5),
-              lambda m, s, x, d: pair(m, "conv2d", x, d, s["W"], s["b"], stride=2, padding=1)),
+    LayerCase("Dropout-default", lambda L, rng: L.Dropout(rng=rng), SharedMaskDropout, normal(6, 7),
+              lambda m, s, x, d: pair(m, "dropout", x, d, p=0.5, mask=m.mask), doc="torch's default p = 0.5"),
+    LayerCase("Dropout-p0", lambda L, rng: L.Dropout(0.0), SharedMaskDropout, normal(6, 7),
+              lambda m, s, x, d: pair(m, "dropout", x, d, p=0.0),
+              doc="p = 0 in training: the identity, no keep-mask, so no Generator needed"),
+    LayerCase("Dropout-p1", lambda L, rng: L.Dropout(1.0), SharedMaskDropout, normal(6, 7),
+              lambda m, s, x, d: pair(m, "dropout", x, d, p=1.0),
+              doc="p = 1 in training: zeros, no keep-mask, so no Generator needed"),
+    LayerCase("Conv2d", lambda L, rng: L.Conv2d(2, 3, 3, rng, stride=2, padding=1, dilation=2),
+              lambda m: nn.Conv2d(2, 3, 3, stride=2, padding=1, dilation=2).double(), normal(2, 2, 5, 5),
+              lambda m, s, x, d: pair(m, "conv2d", x, d, s["W"], s["b"], stride=2, padding=1, dilation=2)),
     LayerCase("Conv2d-nobias", lambda L, rng: L.Conv2d(2, 4, (3, 2), rng, bias=False, groups=2),
               lambda m: nn.Conv2d(2, 4, (3, 2), bias=False, groups=2).double(), normal(2, 2, 4, 4),
               lambda m, s, x, d: pair(m, "conv2d", x, d, s["W"], groups=2)),
@@ -188,27 +211,46 @@ LAYERS = [
               normal(4, 3, 2, 2), batch_norm_core, prepare=random_buffers),
     LayerCase("BatchNorm2d-eval", lambda L, rng: L.BatchNorm2d(3), lambda m: nn.BatchNorm2d(3).double(),
               normal(4, 3, 2, 2), batch_norm_core, mode="eval", prepare=random_buffers),
-    LayerCase("BatchNorm1d", lambda L, rng: L.BatchNorm1d(5, momentum=None), lambda m: nn.BatchNorm1d(
-        5, momentum=None).double(), normal(6, 5), batch_norm_core, prepare=random_buffers,
-              doc="momentum=None: the cumulative average over num_batches_tracked"),
+    LayerCase("BatchNorm1d", lambda L, rng: L.BatchNorm1d(5, eps=1e-3, momentum=None), lambda m: nn.BatchNorm1d(
+        5, eps=1e-3, momentum=None).double(), normal(6, 5), batch_norm_core, prepare=random_buffers,
+              doc="eps=1e-3; momentum=None: the cumulative average over num_batches_tracked"),
     LayerCase("MaxPool2d", lambda L, rng: L.MaxPool2d(2), lambda m: nn.MaxPool2d(2), normal(2, 3, 4, 5),
               lambda m, s, x, d: pair(m, "max_pool2d", x, d, 2)),
+    LayerCase("MaxPool2d-options", lambda L, rng: L.MaxPool2d(3, stride=2, padding=1, dilation=2, ceil_mode=True),
+              lambda m: nn.MaxPool2d(3, stride=2, padding=1, dilation=2, ceil_mode=True), normal(2, 3, 6, 7),
+              lambda m, s, x, d: pair(m, "max_pool2d", x, d, 3, stride=2, padding=1, dilation=2, ceil_mode=True),
+              doc="every option away from its default; ceil_mode adds a last row and column"),
     LayerCase("Flatten", lambda L, rng: L.Flatten(), lambda m: nn.Flatten(), normal(2, 3, 4),
               lambda m, s, x, d: pair(m, "flatten", x, d, start_dim=1)),
+    LayerCase("Flatten-end", lambda L, rng: L.Flatten(end_dim=2), lambda m: nn.Flatten(end_dim=2), normal(2, 3, 4, 5),
+              lambda m, s, x, d: pair(m, "flatten", x, d, start_dim=1, end_dim=2)),
     LayerCase("Embedding", lambda L, rng: L.Embedding(7, 3, rng, padding_idx=0),
               lambda m: nn.Embedding(7, 3, padding_idx=0).double(), lambda rng: rng.integers(0, 7, (4, 5)),
               lambda m, s, x, d: pair(m, "embedding", x, d, s["W"], padding_idx=0),
               doc="repeated indices, a padding row"),
     LayerCase("LSTM", lambda L, rng: L.LSTM(3, 4, rng, batch_first=True),
-              lambda m: LSTMOutput(3, 4, batch_first=True).double(), normal(2, 5, 3), lstm_core),
+              lambda m: LSTMOutput(3, 4, batch_first=True).double(), normal(2, 5, 3), lstm_core(batch_first=True)),
+    LayerCase("LSTM-stacked", lambda L, rng: L.LSTM(3, 4, rng, num_layers=2, bias=False, bidirectional=True),
+              lambda m: LSTMOutput(3, 4, num_layers=2, bias=False, bidirectional=True).double(), normal(5, 2, 3),
+              lstm_core(num_layers=2, bias=False, bidirectional=True),
+              doc="(T, N, D) input (batch_first=False, the default), two layers, both directions, no biases"),
     LayerCase("SoftmaxWithLoss", lambda L, rng: L.SoftmaxWithLoss(), lambda m: nn.CrossEntropyLoss(),
               normal(5, 4), lambda m, s, x, d, t: pair(m, "softmax_with_loss", x, d, t), target=labels(5, 4)),
     LayerCase("CrossEntropyLoss", lambda L, rng: L.CrossEntropyLoss(label_smoothing=0.1),
               lambda m: nn.CrossEntropyLoss(label_smoothing=0.1), normal(5, 4),
               lambda m, s, x, d, t: pair(m, "cross_entropy", x, d, t, label_smoothing=0.1), target=labels(5, 4)),
+    LayerCase("CrossEntropyLoss-ignore", lambda L, rng: L.CrossEntropyLoss(ignore_index=2, reduction="sum"),
+              lambda m: nn.CrossEntropyLoss(ignore_index=2, reduction="sum"), normal(6, 4),
+              lambda m, s, x, d, t: pair(m, "cross_entropy", x, d, t, ignore_index=2, reduction="sum"),
+              target=labels(6, 4, ignored=2)),
     LayerCase("SequenceCrossEntropyLoss", lambda L, rng: L.SequenceCrossEntropyLoss(), lambda m: sequence_loss,
               normal(2, 3, 5), lambda m, s, x, d, t: pair(m, "sequence_cross_entropy", x, d, t),
               target=lambda rng: rng.integers(0, 5, (2, 3))),
+    LayerCase("SequenceCrossEntropyLoss-ignore",
+              lambda L, rng: L.SequenceCrossEntropyLoss(ignore_index=1, reduction="sum"),
+              lambda m: sequence_loss_with(ignore_index=1, reduction="sum"), normal(2, 3, 5),
+              lambda m, s, x, d, t: pair(m, "sequence_cross_entropy", x, d, t, ignore_index=1, reduction="sum"),
+              target=lambda rng: labels(6, 5, ignored=1)(rng).reshape(2, 3)),
 ]
 BY_NAME = {c.name: c for c in LAYERS}
 
@@ -327,6 +369,94 @@ def test_layer_matches_torch(ctx, op):
             ctx.compare(f"buffers[{name!r}]", b, expected, F64, TORCH_TOL, {})
 
 
+# -- initialisation --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InitCase:
+    name: str
+    build: Callable  # (layers module, rng) -> reference layer in float32
+    twin: Callable  # () -> the torch module with its default initialisation, in float32
+    scale: Callable  # torch module -> {reference parameter name: ("uniform", bound) or ("normal", std)}
+    zero: tuple[str, int] | None = None  # (parameter, row) that torch initialises to zero
+
+
+def kaiming_bound(w: torch.Tensor) -> float:
+    """nn.Linear's and nn.Conv2d's bound for weight and bias: kaiming_uniform_ with a = sqrt(5) gives
+    1 / sqrt(fan_in), and the bias is drawn with the same bound."""
+    return 1 / np.sqrt(torch.nn.init._calculate_fan_in_and_fan_out(w)[0])
+
+
+def linear_scales(m: nn.Module) -> dict:
+    return {"W": ("uniform", kaiming_bound(m.weight)), "b": ("uniform", kaiming_bound(m.weight))}
+
+
+INIT = [
+    InitCase("Affine", lambda L, rng: L.Affine(300, 40, rng, dtype=np.float32), lambda: nn.Linear(300, 40),
+             linear_scales),
+    InitCase("TimeAffine", lambda L, rng: L.TimeAffine(30, 200, rng, dtype=np.float32), lambda: nn.Linear(30, 200),
+             linear_scales),
+    InitCase("Conv2d", lambda L, rng: L.Conv2d(6, 40, 3, rng, groups=2, dtype=np.float32),
+             lambda: nn.Conv2d(6, 40, 3, groups=2), linear_scales),
+    InitCase("LSTM", lambda L, rng: L.LSTM(5, 20, rng, num_layers=2, bidirectional=True, dtype=np.float32),
+             lambda: nn.LSTM(5, 20, num_layers=2, bidirectional=True),
+             lambda m: {name: ("uniform", 1 / np.sqrt(m.hidden_size)) for name, _ in m.named_parameters()}),
+    InitCase("Embedding", lambda L, rng: L.Embedding(300, 40, rng, padding_idx=3, dtype=np.float32),
+             lambda: nn.Embedding(300, 40, padding_idx=3), lambda m: {"W": ("normal", 1.0)}, zero=("W", 3)),
+]
+
+
+def init_problems(a: np.ndarray, kind: str, scale: float) -> list[str]:
+    """Bounds and moments of one parameter's draws (false alarm below 1e-9 per check):
+    uniform: every |value| <= bound and the largest above (1 - q) bound, q = 1 - 1e-9^(1/N);
+    both: the mean of squares (bound² / 3 or std²) within 6 standard errors."""
+    v = a.astype(np.float64).ravel()
+    n = v.size
+    problems = [] if np.isfinite(v).all() else [f"{np.count_nonzero(~np.isfinite(v))} non-finite values"]
+    var, m4 = (scale**2 / 3, scale**4 / 5) if kind == "uniform" else (scale**2, 3 * scale**4)
+    mean_sq = float(np.mean(v * v))
+    if not abs(mean_sq - var) <= 6 * np.sqrt((m4 - var**2) / n):
+        problems.append(f"mean of squares {mean_sq:.5g}, expected {var:.5g}")
+    if kind == "uniform":
+        top = np.abs(v).max()
+        if not top <= scale:
+            problems.append(f"{np.count_nonzero(np.abs(v) > scale)} values beyond ±{scale:.6g} (largest {top:.6g})")
+        if not top >= scale * 1e-9 ** (1 / n):  # P(all below (1 - q) bound) = (1 - q)^N = 1e-9
+            problems.append(f"largest |value| {top:.6g} is far below the bound {scale:.6g}")
+    return problems
+
+
+@pytest.mark.parametrize("op", [c.name for c in INIT])
+def test_layer_init(ctx, op):
+    """A layer's parameters follow torch's default initialisation for its module (the same bounds and
+    moments, checked on torch's own draws too), in the dtype asked for, with torch's shapes."""
+    case = {c.name: c for c in INIT}[op]
+    layer = case.build(layers(), ctx.rng)
+    torch.manual_seed(int(ctx.rng.integers(2**31)))
+    module = case.twin()
+    scales = case.scale(module)
+    for name, a in layer.params.items():
+        tname, transposed = torch_name(layer, name)
+        t = to_numpy(getattr(module, tname).detach())
+        t = t.T if transposed else t
+        expect(ctx, f"params[{name!r}]", a.dtype == np.float32 and a.shape == t.shape,
+               f"is {a.dtype} {a.shape}, expected float32 {t.shape} (torch's {tname})")
+        if name not in scales:
+            ctx.fail(f"params[{name!r}]", f"torch's module has no parameter {tname}")
+        kind, scale = scales[name]
+        drawn, torch_drawn = a, t
+        if case.zero and case.zero[0] == name:
+            row = case.zero[1]
+            expect(ctx, f"params[{name!r}][{row}]", not a[row].any(), f"is {a[row][:4]}..., torch's padding row is 0")
+            drawn, torch_drawn = np.delete(a, row, 0), np.delete(t, row, 0)
+        for who, values in (("torch's", torch_drawn), ("the layer's", drawn)):
+            problems = init_problems(values, kind, scale)
+            if problems:
+                ctx.fail(f"params[{name!r}]", f"{who} draws do not follow {kind} with scale {scale:.6g}",
+                         [f"  {p}" for p in problems])
+    if set(scales) != set(layer.params):
+        ctx.fail("params", f"are {sorted(layer.params)}, torch's module has {sorted(scales)}")
+
+
 # -- the container ---------------------------------------------------------------------------------
 
 def small_net(L: object, rng: np.random.Generator, dtype: object = np.float64) -> object:
@@ -346,7 +476,19 @@ def expect(ctx: Ctx, what: str, ok: bool, problem: str) -> None:
         ctx.fail(what, problem)
 
 
-CONTAINER = ["names", "live-arrays", "named-children", "bad-children", "train-eval", "zero-grad"]
+CONTAINER = ["names", "live-arrays", "named-children", "bad-children", "train-eval", "zero-grad", "repr"]
+REPR = """Sequential(
+  (0): Conv2d(W=(2, 1, 3, 3), b=(2,))
+  (1): BatchNorm2d(weight=(2,), bias=(2,))
+  (2): ReLU()
+  (3): MaxPool2d()
+  (4): Flatten()
+  (5): Dropout()
+  (6): Sequential(
+    (0): Affine(W=(8, 3), b=(3,))
+    (1): Sigmoid()
+  )
+)"""
 
 
 @pytest.mark.parametrize("op", CONTAINER)
@@ -384,6 +526,8 @@ def test_sequential(ctx, op):
         check_modes(ctx, L, net, x)
     elif op == "zero-grad":
         check_zero_grad(ctx, net, x)
+    elif op == "repr":  # torch's layout: one child per line, "(name): ", a nested container indented
+        expect(ctx, "repr", repr(net) == REPR, f"is\n{net!r}\nexpected\n{REPR}")
 
 
 def check_modes(ctx: Ctx, L: object, net: object, x: np.ndarray) -> None:
@@ -486,6 +630,38 @@ def test_npz_bad_file(ctx, op, tmp_path):
         expect(ctx, k, a.tobytes() == before[k], f"changed by a load that failed ({info.value})")
 
 
+UNPICKLED = []
+
+
+def _unpickled() -> int:
+    UNPICKLED.append(True)
+    return 0
+
+
+class Payload:
+    """An object whose unpickling calls ``_unpickled``: what arbitrary code in a hostile file would do."""
+
+    def __reduce__(self) -> tuple:
+        return _unpickled, ()
+
+
+@pytest.mark.parametrize("op", ["object-array"])
+def test_npz_pickle_refused(ctx, op, tmp_path):
+    """A file holding a pickled object array is refused without unpickling it (``np.load`` with
+    ``allow_pickle=False``: loading a file must not run code from it), and nothing is loaded."""
+    L = layers()
+    state = {k: v.copy() for k, v in small_net(L, np.random.default_rng(2)).state_dict().items()}
+    np.savez(tmp_path / "pickled.npz", **{**state, "6.0.b": np.array([Payload()] * 3, dtype=object)})
+    net = small_net(L, ctx.rng)
+    before = {k: v.tobytes() for k, v in net.state_dict().items()}
+    UNPICKLED.clear()
+    with pytest.raises(ValueError, match="allow_pickle"):
+        net.load(tmp_path / "pickled.npz")
+    expect(ctx, "load", not UNPICKLED, "unpickled an object from the file")
+    for k, a in net.state_dict().items():
+        expect(ctx, k, a.tobytes() == before[k], "changed by a load that failed")
+
+
 # -- misuse ----------------------------------------------------------------------------------------
 
 MISUSE = {
@@ -493,9 +669,13 @@ MISUSE = {
                                 r"^Affine\.backward: call forward first"),
     "dropout-p-out-of-range": (lambda L, rng: L.Dropout(1.5, rng), ValueError, r"^Dropout: .*between 0 and 1"),
     "dropout-without-rng": (lambda L, rng: L.Dropout(0.5).forward(np.zeros(3)), ValueError,
-                            r"^Dropout: .*needs a Generator"),
+                            r"^Dropout: .*needs a Generator: Dropout\(p, rng=np\.random\.default_rng\(seed\)\)$"),
     "batchnorm2d-on-2d": (lambda L, rng: L.BatchNorm2d(3).forward(np.zeros((4, 3))), ValueError,
                           r"^BatchNorm2d: expected 4-D input, got shape \(4, 3\)"),
+    "batchnorm1d-on-4d": (lambda L, rng: L.BatchNorm1d(3).forward(np.zeros((2, 3, 4, 5))), ValueError,
+                          r"^BatchNorm1d: expected 2-D or 3-D input, got shape \(2, 3, 4, 5\)"),
+    "batchnorm-backward-before-forward": (lambda L, rng: L.BatchNorm2d(3).backward(np.zeros((1, 3, 2, 2))),
+                                          RuntimeError, r"^BatchNorm2d\.backward: call forward first"),
     "affine-wrong-width": (lambda L, rng: L.Affine(4, 3, rng).forward(np.zeros((2, 5))), ValueError, r"^affine: "),
     "unknown-kind": (lambda L, rng: small_net(L, rng).named("weights"), ValueError, r"^named: kind must be one of"),
 }
