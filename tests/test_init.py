@@ -65,6 +65,16 @@ def test_fans(shape, request):
         ctx.fail(f"shape {shape}", f"gives (fan_in, fan_out) = {tuple(got)}, torch gives {tuple(expected)}")
 
 
+@pytest.mark.parametrize("shape", [(), (5,)], ids=lambda s: _shape_id(s) or "0d")
+def test_fans_invalid(shape, request):
+    ctx = make_ctx(request, "calculate_fan_in_and_fan_out")
+    with pytest.raises(ValueError) as torch_err:
+        torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
+    expect_error(ctx, f"calculate_fan_in_and_fan_out({shape})", ValueError,
+                 f"calculate_fan_in_and_fan_out: {torch_err.value}",
+                 lambda: ctx.impl.get("calculate_fan_in_and_fan_out")(shape))
+
+
 @pytest.mark.parametrize(("nonlinearity", "param"), GAINS, ids=lambda v: str(v))
 def test_gain(nonlinearity, param, request):
     ctx = make_ctx(request, "calculate_gain")
@@ -115,6 +125,8 @@ INITS = [
     ("kaiming_normal", (64, 32, 7, 7), {"mode": "fan_out", "nonlinearity": "relu"}, "float64"),
     ("kaiming_normal", (128, 32, 25), {"a": 0.2, "mode": "Fan_In", "nonlinearity": "leaky_relu"}, "float64"),
     ("kaiming_normal", (400, 250), {"nonlinearity": "tanh"}, "float64"),
+    ("kaiming_uniform", (256, 512, 1, 1), {"nonlinearity": "relu"}, "float32"),  # a 1x1 convolution
+    ("kaiming_normal", (512, 256, 1, 1), {"mode": "fan_out"}, "float64"),
 ]
 
 
@@ -129,6 +141,8 @@ def distribution_problems(x: np.ndarray, uniform: bool, scale: float) -> list[st
     n = v.size
     var, m4 = (scale**2 / 3, scale**4 / 5) if uniform else (scale**2, 3 * scale**4)
     problems = []
+    if not np.isfinite(v).all():  # NaN would pass every comparison below
+        return [f"{np.count_nonzero(~np.isfinite(v))} of {n} values are not finite"]
     mean, mean_sq = float(v.mean()), float(np.mean(v * v))
     if abs(mean) > SIGMAS * math.sqrt(var / n):
         problems.append(f"mean {mean:.4g}: more than {SIGMAS:g} standard errors ({math.sqrt(var / n):.3g}) from 0")
@@ -204,8 +218,26 @@ def test_init_invalid(name, shape, kw, message, request):
             lambda: ctx.impl.get(name)(shape, **kw, rng=rng))
 
 
-@pytest.mark.parametrize("name", ["xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal"])
+INITIALISERS = ["xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal"]
+
+
+@pytest.mark.parametrize("name", INITIALISERS)
 def test_init_needs_generator(name, request):
     ctx = make_ctx(request, name)
     expect_error(ctx, f"{name}((7, 5)) without rng", TypeError,
             f"{name}: rng must be a numpy.random.Generator, got NoneType", lambda: ctx.impl.get(name)((7, 5)))
+    expect_error(ctx, f"{name}((7, 5)) with a legacy RandomState", TypeError,
+            f"{name}: rng must be a numpy.random.Generator, got RandomState",
+            lambda: ctx.impl.get(name)((7, 5), rng=np.random.RandomState(0)))
+
+
+@pytest.mark.parametrize("name", INITIALISERS)
+def test_init_empty(name, request):
+    """A shape with a zero dimension: an empty array of that shape and dtype (torch leaves a zero-element
+    tensor as it is, with a warning)."""
+    ctx = make_ctx(request, name, "float32")
+    for shape in [(0, 5), (4, 0, 3)]:
+        x = ctx.impl.get(name)(shape, rng=np.random.default_rng(0), dtype=np.float32)
+        if not isinstance(x, np.ndarray) or x.shape != shape or x.dtype != np.float32:
+            got = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
+            ctx.fail(f"{name}({shape})", f"is {got}, expected an empty float32 array of shape {shape}")
