@@ -59,8 +59,9 @@ def _keep_fraction(op: str):
         fwd = ctx.impl.get(f"{op}_forward")
         n = 200_000
         shape = (n // 100, 100, 1, 1) if op == "dropout2d" else (n,)
-        for p in (0.1, 0.5, 0.9):
-            out, _ = fwd(np.ones(shape, np.float32), p=p, rng=ctx.rng)
+        for p in (0.1, None, 0.9):  # None: the default p, torch's 0.5
+            out, _ = fwd(np.ones(shape, np.float32), **({} if p is None else {"p": p}), rng=ctx.rng)
+            p = 0.5 if p is None else p
             kept = int(np.count_nonzero(out))
             bound = Z_FALSE_ALARM * math.sqrt(n * p * (1 - p))
             if abs(kept - n * (1 - p)) > bound:
@@ -148,7 +149,8 @@ for _op, _fn, _shapes, _extra, _doc in (
 # -- embedding -------------------------------------------------------------------------------------
 
 NUM_EMBEDDINGS, EMBEDDING_DIM = 10, 4
-PADDING = (Variant(), Variant("padding_idx=0", {"padding_idx": 0}), Variant("padding_idx=-1", {"padding_idx": -1}))
+PADDING = (Variant(), Variant("padding_idx=0", {"padding_idx": 0}), Variant("padding_idx=-10", {"padding_idx": -10}))
+# padding_idx=-10 is -num_embeddings, the most negative index torch accepts (row 0)
 
 
 def _embedding_sample(rng, dtype, shape, fam, variant, hints):
@@ -225,6 +227,8 @@ register(
             BadInput("order", lambda rng: ((np.ones((2, 3, 4)),), {"start_dim": 2, "end_dim": 1}), ValueError,
                      "start_dim 2 comes after end_dim 1"),
             BadInput("dim", lambda rng: ((np.ones((2, 3)),), {"start_dim": 2}), ValueError, "axis 2 is out of range"),
+            BadInput("end_dim", lambda rng: ((np.ones((2, 3)),), {"end_dim": -3}), ValueError,
+                     "axis -3 is out of range"),
         ),
         doc="torch.flatten (start_dim=0 by default; nn.Flatten's start_dim=1 is a variant)",
         highprec=hp.flatten,
@@ -261,8 +265,8 @@ def _matmul_sample(rng, dtype, shape, fam, variant, hints):
     return {"a": draw(rng, shape, dtype, hints), "b": draw(rng, _b_shape(shape, variant.sampling["b"]), dtype, hints)}
 
 
-def _matmul_call(a_shape, b_shape, b_dtype=np.float64):
-    return lambda rng: ((np.ones(a_shape), np.ones(b_shape, b_dtype)), {})
+def _matmul_call(a_shape, b_shape, b_dtype=np.float64, a_dtype=np.float64):
+    return lambda rng: ((np.ones(a_shape, a_dtype), np.ones(b_shape, b_dtype)), {})
 
 
 register(
@@ -283,6 +287,10 @@ register(
             BadInput("batch", _matmul_call((2, 4, 5), (3, 5, 6)), ValueError, "batch dimensions"),
             BadInput("scalar", _matmul_call((), (3,)), ValueError, "at least one dimension"),
             BadInput("dtype_mix", _matmul_call((4, 5), (5, 6), np.float32), TypeError, "float32"),
+            # Each input on its own, named as the message's subject (the generic a_int64's pattern
+            # `\ba\b.*floating` is also matched by the article in "must be a floating-point array").
+            BadInput("a_int32", _matmul_call((4, 5), (5, 6), a_dtype=np.int32), TypeError, "^matmul: a must be"),
+            BadInput("b_int64", _matmul_call((4, 5), (5, 6), np.int64), TypeError, "^matmul: b must be"),
         ),
         highprec=hp.matmul,
         doc="torch.matmul: broadcasting batch dimensions, 1-D operands as vectors",
