@@ -369,6 +369,18 @@ def test_layer_matches_torch(ctx, op):
             ctx.compare(f"buffers[{name!r}]", b, expected, F64, TORCH_TOL, {})
 
 
+@pytest.mark.parametrize("op", [c.name for c in LAYERS if c.target])
+def test_loss_default_dout(ctx, op):
+    """A loss layer's ``backward()`` without ``dout`` starts from 1 in the loss's dtype (float32 here)."""
+    case = BY_NAME[op]
+    layer = setup(case, ctx.rng)
+    x, t = case.x(ctx.rng).astype(np.float32), case.target(ctx.rng)
+    out = layer.forward(x, t)
+    dx = layer.backward()
+    _, grads, _ = case.core(layer, {}, x, np.ones(np.shape(out), np.float32), t)
+    same_bits(layer_ctx(ctx, [f"  layer     {layer!r} · x {x.shape} float32"]), "backward()", dx, grads["dx"])
+
+
 # -- initialisation --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -517,9 +529,10 @@ def test_sequential(ctx, op):
         expect(ctx, "indexing", named["fc"] is named[0], "named['fc'] is not named[0]")
     elif op == "bad-children":
         relu = L.ReLU()
-        for bad, error, match in (((relu, relu), ValueError, "appears twice"),
-                                  (({"a.b": relu},), ValueError, "without '.'"),
-                                  ((np.zeros(3),), TypeError, "not a Layer")):
+        for bad, error, match in (((relu, relu), ValueError, "^Sequential: a layer appears twice"),
+                                  (({"a.b": relu},), ValueError, "^Sequential: .*without '.'"),
+                                  (({"": relu},), ValueError, "^Sequential: a layer name must be a non-empty"),
+                                  ((np.zeros(3),), TypeError, "^Sequential: layer '0' is a ndarray, not a Layer")):
             with pytest.raises(error, match=match):
                 L.Sequential(*bad)
     elif op == "train-eval":
@@ -532,6 +545,7 @@ def test_sequential(ctx, op):
 
 def check_modes(ctx: Ctx, L: object, net: object, x: np.ndarray) -> None:
     everything = [net, *net, *net[6]]
+    expect(ctx, "a new network", all(m.training is True for m in everything), "does not start in training mode")
     net.eval()
     expect(ctx, "eval()", not any(m.training for m in everything), "a layer (or the nested Sequential) still trains")
     before = {k: v.copy() for k, v in net.buffers().items()}
@@ -547,6 +561,7 @@ def check_modes(ctx: Ctx, L: object, net: object, x: np.ndarray) -> None:
     net.forward(x)
     expect(ctx, "num_batches_tracked", int(net.buffers()["1.num_batches_tracked"]) == 1, "not counted in training")
     expect(ctx, "Dropout in train", drop.mask is not None and not drop.mask.all(), "dropped nothing at p = 0.25")
+    expect(ctx, "train() of one layer", drop.eval().train().training is True, "without an argument did not train")
 
 
 def check_zero_grad(ctx: Ctx, net: object, x: np.ndarray) -> None:
