@@ -83,7 +83,7 @@ def _uniform(op: str, shape: tuple[int, ...], bound: float, rng: object, dtype: 
     """U(-bound, bound) rounded to ``dtype``, clamped to the largest value of the dtype not above ``bound``
     (rounding could otherwise carry a draw just past it)."""
     limit = np.asarray(bound).astype(dtype)
-    if limit > bound:
+    if float(limit) > bound:  # compared exactly (NumPy 2 would round bound to the dtype first)
         limit = np.nextafter(limit, limit.dtype.type(0))
     return np.clip(_generator(op, rng).uniform(-bound, bound, size=shape).astype(dtype), -limit, limit)
 
