@@ -218,12 +218,12 @@ PRELU_SHAPES = {"shared": ((), (7,), (4, 3), (64, 33)), "channel": ((0, 3), (4, 
 
 def _prelu_sample(rng, dtype, shape, fam, variant, hints):
     """x from the case's family; the weight (one shared slope, or one per channel on axis 1) from its
-    own distribution around torch's initial 0.25, negative and above 1 included."""
+    own distribution around torch's initial 0.25, negative and above 1 included, and 0 on channel 0."""
     channels = 1 if variant.sampling["weight"] == "shared" else shape[1]
-    return {
-        "x": _draw(rng, dtype, shape, fam, hints),
-        "weight": cast(0.25 + 0.5 * rng.standard_normal(channels), dtype),
-    }
+    weight = 0.25 + 0.5 * rng.standard_normal(channels)
+    if channels > 1:
+        weight[0] = 0.0  # a zero slope (relu) on channel 0: slope * x is still formed, inf * 0 at x = +inf
+    return {"x": _draw(rng, dtype, shape, fam, hints), "weight": cast(weight, dtype)}
 
 
 def _prelu_terms(inputs, dout):
