@@ -36,9 +36,9 @@ REDUCTIONS = ("none", "mean", "sum")
 
 
 def _rounded(w: Array, dtype: np.dtype) -> Array:
-    """A working-precision value rounded to ``dtype``, where torch stores an intermediate tensor."""
-    with np.errstate(over="ignore"):
-        return up(down(w, dtype))
+    """A working-precision value rounded to ``dtype``, where torch stores an intermediate tensor (beyond
+    the dtype's range: inf, as ``down`` rounds)."""
+    return up(down(w, dtype))
 
 
 # -- inputs as rows over classes --------------------------------------------------------------------
