@@ -112,15 +112,37 @@ def _sdpa_call(q=(2, 3, 4), k=(2, 5, 4), v=(2, 5, 6), **options):
     return lambda rng: ((np.ones(q), np.ones(k), np.ones(v)), options)
 
 
+SDPA = "scaled_dot_product_attention"
+
+
+def _sdpa_typed(name: str, dtype):
+    """Valid float64 shapes with the input ``name`` of another dtype."""
+    def build(rng):
+        (q, k, v), options = _sdpa_call()(rng)
+        arrays = {"q": q, "k": k, "v": v}
+        arrays[name] = arrays[name].astype(dtype)
+        return (arrays["q"], arrays["k"], arrays["v"]), options
+
+    return build
+
+
 SDPA_BAD = (
     BadInput("qk_embedding", _sdpa_call(k=(2, 5, 3)), ValueError, r"embedding size.*\(2, 3, 4\).*\(2, 5, 3\)"),
     BadInput("kv_length", _sdpa_call(v=(2, 4, 6)), ValueError, r"sequence length.*\(2, 5, 4\).*\(2, 4, 6\)"),
     BadInput("batch", _sdpa_call(k=(3, 5, 4), v=(3, 5, 6)), ValueError, "batch dimensions"),
     BadInput("q_1d", _sdpa_call(q=(4,)), ValueError, r"2 or more dimensions"),
+    BadInput("k_1d", _sdpa_call(q=(3, 4), k=(4,), v=(5, 6)), ValueError, r"2 or more dimensions.*\(4,\)"),
+    BadInput("v_1d", _sdpa_call(q=(3, 4), k=(5, 4), v=(5,)), ValueError, r"2 or more dimensions.*\(5,\)"),
+    *(BadInput(f"{n}_int64", _sdpa_typed(n, np.int64), TypeError, rf"^{SDPA}: {n} must be a floating") for n in "kv"),
+    *(BadInput(f"{n}_dtype", _sdpa_typed(n, np.float32), TypeError, rf"share one dtype, got .*\b{n}: float32")
+      for n in "qkv"),
     BadInput("mask_shape", _sdpa_call(attn_mask=np.ones((3, 4), bool)), ValueError, r"\(3, 4\).*\(2, 3, 5\)"),
     BadInput("mask_enlarges", _sdpa_call(q=(1, 3, 4), k=(1, 5, 4), v=(1, 5, 6), attn_mask=np.ones((2, 3, 5), bool)),
              ValueError, r"\(2, 3, 5\) does not broadcast to the scores' shape \(1, 3, 5\)"),
-    BadInput("mask_dtype", _sdpa_call(attn_mask=np.ones((3, 5), np.float32)), TypeError, "float32"),
+    BadInput("mask_dtype", _sdpa_call(attn_mask=np.ones((3, 5), np.float32)), TypeError,
+             r"a float attn_mask must have the inputs' dtype float64, got float32"),
+    BadInput("mask_int64", _sdpa_call(attn_mask=np.ones((3, 5), np.int64)), TypeError,
+             r"attn_mask must be a floating-point array"),
     BadInput("causal_and_mask", _sdpa_call(attn_mask=np.ones((3, 5), bool), is_causal=True), ValueError, "not both"),
     BadInput("dropout_p", _sdpa_call(dropout_p=1.5), ValueError, "between 0 and 1, got 1.5"),
     BadInput("no_dropout_mask", _sdpa_call(dropout_p=0.5), ValueError, "keep-mask"),
@@ -157,6 +179,51 @@ def _math_kernel(ctx) -> None:
                         oracle="softmax * keep")
 
 
+def _dropout_rng(ctx) -> None:
+    """Dropout drawn from a seeded Generator (no injected mask): the keep-mask is
+    ``rng.random(scores) >= dropout_p``, so out and every gradient equal torch's math kernel given the
+    mask drawn that way from the same seed, in float32 and float64."""
+    fwd, bwd = ctx.impl.get(f"{SDPA}_forward"), ctx.impl.get(f"{SDPA}_backward")
+    p = 0.3
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        for q_shape in ((2, 3, 4), (2, 2, 5, 4)):
+            k_shape, v_shape, scores = _sdpa_shapes(q_shape)
+            shapes = {"q": q_shape, "k": k_shape, "v": v_shape}
+            arrays = {n: cast(ctx.rng.standard_normal(s), dt) for n, s in shapes.items()}
+            seed = int(ctx.rng.integers(2**31))
+            out, cache = fwd(**arrays, dropout_p=p, rng=np.random.default_rng(seed))
+            dout = cast(ctx.rng.standard_normal(out.shape), dt)
+            grads = bwd(cache, dout)
+            keep = np.random.default_rng(seed).random(scores) >= p
+            t = {n: to_torch(a, requires_grad=True) for n, a in arrays.items()}
+            t_out = torch_sdpa(**t, dropout_p=p, dropout_mask=torch.from_numpy(keep))
+            t_grads = torch.autograd.grad(t_out, list(t.values()), to_torch(dout))
+            ctx.compare("out", out, to_numpy(t_out), dt, dt.default_tol, arrays, signed_zeros=False,
+                        oracle=f"math kernel, keep-mask = Generator({seed}).random({scores}) >= {p}")
+            for n, g in zip(t, t_grads, strict=True):
+                ctx.compare(f"d{n}", grads[f"d{n}"], to_numpy(g), dt, dt.default_tol, arrays, signed_zeros=False,
+                            oracle=f"math kernel autograd, keep-mask drawn from Generator({seed})")
+
+
+def _mask_grads(ctx) -> None:
+    """Only a float attn_mask is differentiated: with a boolean mask or is_causal the backward returns
+    dq, dk and dv alone, as torch gives a boolean mask no gradient."""
+    fwd, bwd = ctx.impl.get(f"{SDPA}_forward"), ctx.impl.get(f"{SDPA}_backward")
+    q, k, v = (ctx.rng.standard_normal(s) for s in ((2, 3, 4), (2, 5, 4), (2, 5, 6)))
+    for options, want in (
+        ({}, {"dq", "dk", "dv"}),
+        ({"attn_mask": ctx.rng.random((3, 5)) < 0.7}, {"dq", "dk", "dv"}),
+        ({"is_causal": True}, {"dq", "dk", "dv"}),
+        ({"attn_mask": ctx.rng.standard_normal((3, 5))}, {"dq", "dk", "dv", "dattn_mask"}),
+    ):
+        out, cache = fwd(q, k, v, **options)
+        got = set(bwd(cache, np.ones_like(out)))
+        if got != want:
+            what = {n: getattr(a, "dtype", a) for n, a in options.items()}
+            ctx.fail("gradients", f"{what}: backward returned {sorted(got)}, expected {sorted(want)}")
+
+
 register(
     OpSpec(
         name="scaled_dot_product_attention",
@@ -172,7 +239,11 @@ register(
         reduces=True,
         bad_inputs=SDPA_BAD,
         relations=(per_sample("q", "k", "v", "out", shape=(2, 3, 4)),),
-        properties=(Property("math_kernel", _math_kernel, "the dropout reference agrees with F.sdpa at p = 0"),),
+        properties=(
+            Property("math_kernel", _math_kernel, "the dropout reference agrees with F.sdpa at p = 0"),
+            Property("dropout_rng", _dropout_rng, "dropout drawn from a seeded Generator: rng.random(shape) >= p"),
+            Property("mask_grads", _mask_grads, "a boolean mask or is_causal gets no gradient"),
+        ),
         doc="F.scaled_dot_product_attention: boolean/additive broadcast masks (a fully masked row gives 0), "
         "is_causal, scale, dropout by an injected keep-mask (torch's math kernel); gradient for a float mask",
     )

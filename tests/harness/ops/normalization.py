@@ -292,6 +292,7 @@ register(
             BadInput("shape_mismatch", _ln_call((2, 5), (4,)), ValueError, r"\(4,\).*\(2, 5\)"),
             BadInput("shape_too_long", _ln_call((5,), (1, 5)), ValueError, r"\(1, 5\).*\(5,\)"),
             BadInput("shape_empty", _ln_call((2, 5), ()), ValueError, "normalized_shape"),
+            BadInput("shape_float", _ln_call((2, 5), (5.0,)), ValueError, r"one or more ints, got \(5\.0,\)"),
             BadInput("weight_shape", _ln_call((2, 5), (5,), weight=np.ones(4)), ValueError, r"weight.*\(4,\)"),
         ),
         doc="F.layer_norm over the trailing normalized_shape; optional elementwise affine",
@@ -350,6 +351,9 @@ register(
             BadInput("groups_not_divisor", _gn_call((2, 6, 3), 4), ValueError, r"6 channels.*num_groups=4"),
             BadInput("weight_shape", _gn_call((2, 6, 3), 3, weight=np.ones(3)), ValueError, r"weight.*\(3,\)"),
             BadInput("x_1d", _gn_call((6,), 1), ValueError, r"\(6,\)"),
+            BadInput("num_groups_zero", _gn_call((2, 6, 3), 0), ValueError,
+                     r"num_groups must be a positive int, got 0$"),
+            BadInput("num_groups_float", _gn_call((2, 6, 3), 3.0), ValueError, r"positive int, got 3\.0"),
         ),
         doc="F.group_norm: channels in num_groups blocks, each sample normalised per block; "
         "num_groups = C is instance norm",
