@@ -198,6 +198,25 @@ def _untracked(ctx) -> None:
         _untracked_case(ctx, DTYPES[name])
 
 
+def _nonfinite_buffers(ctx) -> None:
+    """Running statistics holding ±inf and NaN, updated by a batch with a -inf (mean -inf against a +inf
+    running_mean: NaN) and by the factor 1 of momentum=None at num_batches_tracked=0 (0 * inf: NaN): the
+    new buffers against nn.BatchNorm, warning-free, in float16, float32 and float64."""
+    fwd = ctx.impl.get("batch_norm_forward")
+    for name in ("float16", "float32", "float64"):
+        dt = DTYPES[name]
+        x = ctx.rng.standard_normal((4, 3))
+        x[0, 1] = -np.inf
+        arrays = {"x": cast(x, dt), "running_mean": cast(np.array([np.inf, np.inf, np.nan]), dt),
+                  "running_var": cast(np.array([np.inf, 1.0, 2.0]), dt)}
+        for momentum, nbt in ((None, 0), (0.1, 0), (None, 5)):
+            options = {"momentum": momentum, "num_batches_tracked": nbt}
+            (_, mean, var), _ = fwd(**arrays, **options)
+            t = torch_batch_norm(**{k: to_torch(a) for k, a in arrays.items()}, **options)
+            for what, got, want in (("running_mean", mean, t[1]), ("running_var", var, t[2])):
+                ctx.compare(what, got, to_numpy(want), dt, dt.default_tol, arrays, oracle=f"nn.BatchNorm {options}")
+
+
 register(
     OpSpec(
         name="batch_norm",
@@ -223,7 +242,10 @@ register(
                 "dtype_mix", _bn_call((4, 3), weight=np.ones(3, np.float32)), TypeError, "float64.*float32"
             ),
         ),
-        properties=(Property("untracked", _untracked, "running_mean = running_var = None"),),
+        properties=(
+            Property("untracked", _untracked, "running_mean = running_var = None"),
+            Property("nonfinite_buffers", _nonfinite_buffers, "running statistics holding ±inf and NaN"),
+        ),
         relations=(
             per_sample("x", "out", variant="eval"),  # running statistics: each sample on its own
             per_sample("x", "out", variant="train", independent=False, label="batch_dependence",
