@@ -411,6 +411,36 @@ def _need_weights_false(ctx) -> None:
                         oracle="torch autograd, need_weights=False")
 
 
+def _unused_weights(ctx) -> None:
+    """need_weights=True with the weights unused: a backward given ``(dout, None)`` or ``dout`` alone
+    differentiates <out, dout> only (torch autograd of out), in float32 and float64; a weights gradient
+    of the wrong shape is rejected."""
+    fwd, bwd = ctx.impl.get("multi_head_attention_forward"), ctx.impl.get("multi_head_attention_backward")
+    variant = MHA_VARIANTS[0]
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        arrays = _mha_sample(ctx.rng, dt, (3, 2, E), "normal", variant, None)
+        (out, weights), cache = fwd(**arrays, **variant.options)
+        dout = cast(ctx.rng.standard_normal(out.shape), dt)
+        t = {k: to_torch(a, requires_grad=True) for k, a in arrays.items()}
+        t_out, _ = torch_mha(**t, **variant.options)
+        names = [k for k in MHA_GRADS if k in t]
+        t_grads = dict(zip(names, torch.autograd.grad(t_out, [t[k] for k in names], to_torch(dout)), strict=True))
+        for how, d in (("(dout, None)", (dout, None)), ("dout alone", dout)):
+            grads = bwd(cache, d)
+            for k in names:
+                ctx.compare(f"d{k}", grads[f"d{k}"], to_numpy(t_grads[k]), dt, dt.default_tol, arrays,
+                            signed_zeros=False, oracle=f"torch autograd of out only, backward given {how}")
+        bad = np.zeros(weights.shape[:-1] + (weights.shape[-1] + 1,), weights.dtype)
+        try:
+            bwd(cache, (dout, bad))
+        except ValueError as err:
+            if not str(err).startswith("multi_head_attention: dout"):
+                ctx.fail("dattn_weights", f"the error must start with 'multi_head_attention: dout', got {err}")
+        else:
+            ctx.fail("dattn_weights", f"a weights gradient {bad.shape} for weights {weights.shape} was accepted")
+
+
 def _mha_call(q=(3, 2, E), k=(4, 2, E), v=(4, 2, E), num_heads=2, **arrays):
     def build(rng):
         params = {"in_proj_weight": np.ones((3 * E, E)), "out_proj_weight": np.ones((E, E))}
@@ -455,7 +485,10 @@ register(
         reduces=True,
         bad_inputs=MHA_BAD,
         relations=(Batch(axes={"query": 1, "key": 1, "value": 1, "out": 1, "attn_weights": 0}),),  # (L, N, E)
-        properties=(Property("need_weights_false", _need_weights_false, "F.sdpa path: fully masked rows give 0"),),
+        properties=(
+            Property("need_weights_false", _need_weights_false, "F.sdpa path: fully masked rows give 0"),
+            Property("unused_weights", _unused_weights, "need_weights=True, backward without a weights gradient"),
+        ),
         doc="nn.MultiheadAttention (F.multi_head_attention_forward): packed or separate (kdim/vdim) "
         "in-projections, biases, key_padding_mask, attn_mask (bool or float, 2-D or per head), batch_first, "
         "unbatched input, weights averaged or per head (differentiated); fully masked rows are NaN as in torch",
