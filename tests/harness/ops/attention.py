@@ -29,7 +29,7 @@ from harness.dtypes import DTYPES, to_numpy, to_torch
 from harness.metamorphic import Batch, ShiftInvariance, per_sample
 from harness.ops.classification import _ignoring
 from harness.registry import Allowance, BadInput, OpSpec, Property, Variant, register
-from harness.values import FAMILIES, cast
+from harness.values import FAMILIES, cast, infinite
 
 FAMILY_NAMES = ("normal", "wide", "zeros")
 
@@ -441,6 +441,28 @@ def _unused_weights(ctx) -> None:
             ctx.fail("dattn_weights", f"a weights gradient {bad.shape} for weights {weights.shape} was accepted")
 
 
+def _infinite_dout(ctx) -> None:
+    """The extreme check's douts for multi_head_attention (its families hold no non-finite values, so
+    test_extreme does not reach it): dout and the weights' gradient holding ±inf and 0, every gradient
+    against torch autograd, warning-free, for each variant in float32 and float64."""
+    fwd, bwd = ctx.impl.get("multi_head_attention_forward"), ctx.impl.get("multi_head_attention_backward")
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        for variant in MHA_VARIANTS:
+            arrays = _mha_sample(ctx.rng, dt, MHA_SHAPES[variant.label][0], "normal", variant, None)
+            (out, weights), cache = fwd(**arrays, **variant.options)
+            douts = tuple(infinite(ctx.rng, a.shape, dt, None) for a in (out, weights))
+            grads = bwd(cache, douts)
+            t = {k: to_torch(a, requires_grad=a.dtype == dt.np) for k, a in arrays.items()}
+            names = [k for k in MHA_GRADS if k in t]
+            t_grads = torch.autograd.grad(torch_mha(**t, **variant.options), [t[k] for k in names],
+                                          tuple(to_torch(d) for d in douts))
+            shown = {**arrays, "dout": douts[0], "dout_attn_weights": douts[1]}
+            for k, g in zip(names, t_grads, strict=True):
+                ctx.compare(f"d{k}", grads[f"d{k}"], to_numpy(g), dt, dt.default_tol, shown, signed_zeros=False,
+                            oracle=f"torch autograd, douts holding ±inf and 0 ({variant.label or 'default'})")
+
+
 def _mha_call(q=(3, 2, E), k=(4, 2, E), v=(4, 2, E), num_heads=2, **arrays):
     def build(rng):
         params = {"in_proj_weight": np.ones((3 * E, E)), "out_proj_weight": np.ones((E, E))}
@@ -488,6 +510,7 @@ register(
         properties=(
             Property("need_weights_false", _need_weights_false, "F.sdpa path: fully masked rows give 0"),
             Property("unused_weights", _unused_weights, "need_weights=True, backward without a weights gradient"),
+            Property("infinite_dout", _infinite_dout, "douts holding ±inf and 0, warning-free"),
         ),
         doc="nn.MultiheadAttention (F.multi_head_attention_forward): packed or separate (kdim/vdim) "
         "in-projections, biases, key_padding_mask, attn_mask (bool or float, 2-D or per head), batch_first, "
