@@ -30,14 +30,16 @@ normal; x from the case's family:
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
 import torch.nn as nn
 from torch.func import functional_call
 
+from harness.badinputs import _split, _valid
 from harness.metamorphic import per_sample
-from harness.registry import Allowance, BadInput, OpSpec, Variant, register
+from harness.registry import REGISTRY, Allowance, BadInput, OpSpec, Property, Variant, register
 from harness.values import FAMILIES, cast
 
 HIDDEN = 5
@@ -295,6 +297,26 @@ def _cell_bad(kind: str) -> tuple[BadInput, ...]:
     return bad
 
 
+def _dout_tuple(kind: str, outputs: tuple[str, ...]) -> Property:
+    """A backward given the first output's gradient alone, not the tuple of all of them, is rejected
+    with a message naming every output."""
+    def check(ctx) -> None:
+        spec = REGISTRY[kind]
+        args, kwargs = _split(spec, _valid(spec, ctx.rng))
+        result, cache = ctx.impl.get(f"{kind}_forward")(*args, **kwargs)
+        first = result[0]
+        want = rf"^{kind}: dout must be a tuple of {len(outputs)} arrays \({', '.join(outputs)}\)"
+        try:
+            ctx.impl.get(f"{kind}_backward")(cache, np.zeros_like(first))
+        except ValueError as err:
+            if not re.search(want, str(err)):
+                ctx.fail("dout", f"error message {str(err)[:200]!r} must match {want!r}")
+        else:
+            ctx.fail("dout", f"backward accepted one array of shape {first.shape} for the {len(outputs)} outputs")
+
+    return Property("dout_tuple", check, f"dout must be a tuple ({', '.join(outputs)})")
+
+
 # -- entries ----------------------------------------------------------------------------------------
 
 _NET_DOCS = {
@@ -327,6 +349,7 @@ for _kind, _table in (("rnn", RNN_VARIANTS), ("lstm", LSTM_VARIANTS), ("gru", GR
             outputs=("out", "h_n", "c_n") if _kind == "lstm" else ("out", "h_n"),
             grad_outputs=3 if _kind == "lstm" else 2,
             bad_inputs=_net_bad(_kind),
+            properties=(_dout_tuple(_kind, ("out", "h_n", "c_n") if _kind == "lstm" else ("out", "h_n")),),
             relations=(per_sample("x", "h0", "c0", "out", "h_n", "c_n", axis=1),),  # the first variant: (T, N, I)
             doc=_NET_DOCS[_kind] + "; layers, bidirectional, batch_first, bias, given or zero initial state, "
             "via functional_call",
@@ -359,6 +382,7 @@ for _kind, _variants in CELL_VARIANTS.items():
             outputs=("h", "c") if _kind == "lstm_cell" else ("out",),
             grad_outputs=2 if _kind == "lstm_cell" else 1,
             bad_inputs=_cell_bad(_kind),
+            properties=(_dout_tuple(_kind, _state_names),) if _kind == "lstm_cell" else (),
             relations=(per_sample("x", "h", "c", "out"),),
             doc=f"nn.{CELL_MODULES[_kind].__name__} via functional_call: one step of {_kind.removesuffix('_cell')}",
         )
