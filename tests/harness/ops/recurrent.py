@@ -285,13 +285,40 @@ def _cell_call(kind: str, x_shape=(2, 3), h_shape=(2, HIDDEN), hh_cols=HIDDEN, b
     return build
 
 
+def _cell_changed(kind: str, name: str, value, **call) -> BadInput:
+    """``_cell_call``'s valid arrays with the input ``name`` replaced by ``value(array)``."""
+    names = ("x", "h", "c") if kind == "lstm_cell" else ("x", "h")
+    names += ("weight_ih", "weight_hh")
+
+    def build(rng):
+        args, kwargs = _cell_call(kind, **call)(rng)
+        arrays = dict(zip(names, args, strict=True)) | kwargs
+        arrays[name] = value(arrays[name])
+        return tuple(arrays.pop(n) for n in names), arrays
+
+    return build
+
+
 def _cell_bad(kind: str) -> tuple[BadInput, ...]:
+    states = ("h", "c") if kind == "lstm_cell" else ("h",)
     bad = (
         BadInput("weight_hh_shape", _cell_call(kind, hh_cols=4), ValueError, r"weight_hh must have shape.*\(.*, 4\)"),
         BadInput("h_shape", _cell_call(kind, h_shape=(3, HIDDEN)), ValueError, r"h must have shape \(2, 5\)"),
         BadInput("x_3d", _cell_call(kind, x_shape=(1, 2, 3)), ValueError, r"expected x of shape \(N, I\)"),
         BadInput("one_bias", _cell_call(kind, bias_hh=False), ValueError, "both"),
+        BadInput("only_bias_hh", _cell_changed(kind, "bias_ih", lambda a: None), ValueError, "both"),
+        BadInput("no_h", _cell_changed(kind, "h", lambda a: None), ValueError, rf"^{kind}: h is required$"),
+        BadInput("no_weight_ih", _cell_changed(kind, "weight_ih", lambda a: None), ValueError,
+                 r"bidirectional=False, proj_size=0: unexpected \[\], missing \['weight_ih_l0'\]"),
+        BadInput("weight_hh_int64", _cell_changed(kind, "weight_hh", lambda a: a.astype(np.int64)), TypeError,
+                 rf"^{kind}: weight_hh must be a floating"),
+        *(BadInput(f"{n}_dtype", _cell_changed(kind, n, lambda a: a.astype(np.float32)), TypeError,
+                   rf"^{kind}: inputs must share one dtype, got .*\b{n}: float32")
+          for n in ("x", *states, "weight_ih", "bias_hh")),
     )
+    if kind == "lstm_cell":
+        bad += (BadInput("c_shape", _cell_changed(kind, "c", lambda a: a[:1]), ValueError,
+                         r"^lstm_cell: c must have shape \(2, 5\), got \(1, 5\)"),)
     if kind == "rnn_cell":
         bad += (BadInput("nonlinearity", _cell_call(kind, nonlinearity="gelu"), ValueError, "'gelu'"),)
     return bad
