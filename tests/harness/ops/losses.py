@@ -15,11 +15,12 @@ import re
 import warnings
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 
 from harness import highprec_ops as hp
 from harness.dtypes import DTYPES
-from harness.registry import BadInput, OpSpec, Variant, register
+from harness.registry import BadInput, OpSpec, Property, Variant, register
 from harness.values import FAMILIES, Hints, cast
 
 ELEMENTWISE = ((4, 3),)
@@ -148,15 +149,17 @@ def _call(x=None, t=None, **options):
 
 
 _COMMON_BAD = (
-    BadInput("t_shape", _call(t=np.full(3, 0.25)), ValueError, r"\(3,\).*\(4, 3\)"),
     BadInput("t_int64", _call(t=np.ones((4, 3), np.int64)), TypeError, "t must be a floating"),
     BadInput("dtype_mix", _call(t=np.full((4, 3), 0.25, np.float32)), TypeError, "float64.*float32"),
-    BadInput("reduction", _call(reduction="avg"), ValueError, "'avg' is not a valid value for reduction"),
+    BadInput("reduction", _call(reduction="avg"), ValueError,
+             r"'avg' is not a valid value for reduction, expected one of '\w+'(, '\w+')+$"),
 )
 
 
-def _loss(name, torch_fn, draw, families, variants, inputs=("x", "t"), bad=(), doc=""):
+def _loss(name, torch_fn, draw, families, variants, inputs=("x", "t"), bad=(), doc="", properties=()):
     shapes_of = {v.label: shapes for v, shapes in variants}
+    t_shape = BadInput("t_shape", _call(t=np.full(3, 0.25)), ValueError,
+                       rf"t has shape \(3,\), but {inputs[0]} has shape \(4, 3\) \(they must be equal\)")
     return register(
         OpSpec(
             name=name,
@@ -168,7 +171,8 @@ def _loss(name, torch_fn, draw, families, variants, inputs=("x", "t"), bad=(), d
             families=families,
             variants=tuple(v for v, _ in variants),
             reduces=True,  # 'mean'/'sum' add up the terms
-            bad_inputs=_COMMON_BAD + bad,
+            bad_inputs=(t_shape, *_COMMON_BAD, *bad),
+            properties=properties,
             applies=lambda variant, shape: shape in shapes_of[variant.label],
             highprec=getattr(hp, name),  # the harness.highprec_ops oracle of the same name
             doc=doc,
@@ -248,6 +252,18 @@ def _kl_div(x, t, reduction="mean", log_target=False):
         return F.kl_div(x, t, reduction=reduction, log_target=log_target)
 
 
+def _batchmean_overflow(ctx) -> None:
+    """float16 'batchmean': F.kl_div rounds the sum to float16 before dividing by the batch, so a total
+    beyond 65504 is inf although total / N is not (x in [-2000, -1000], t in [0.5, 1], (16, 10): the sum
+    ~1.8e5, / 16 ~1.1e4); against torch, which gives inf."""
+    fwd = ctx.impl.get("kl_div_forward")
+    dt = DTYPES["float16"]
+    arrays = {"x": cast(-ctx.rng.uniform(1000, 2000, (16, 10)), dt), "t": cast(ctx.rng.uniform(0.5, 1, (16, 10)), dt)}
+    out, _ = fwd(**arrays, reduction="batchmean")
+    want = _kl_div(*(torch.from_numpy(a) for a in arrays.values()), reduction="batchmean")
+    ctx.compare("out", out, want.numpy(), dt, dt.default_tol, arrays, oracle="F.kl_div(reduction='batchmean')")
+
+
 _loss(
     "kl_div", _kl_div, _log_probabilities, ("normal", "wide", "kink", "nonfinite", "overflow"),
     (
@@ -255,6 +271,7 @@ _loss(
         _variant("sum", SUMS), _variant("none", ELEMENTWISE, log_target=True),
     ),
     bad=(BadInput("reduction_batch", _call(reduction="batch"), ValueError, "'batchmean'"),),
+    properties=(Property("batchmean_overflow", _batchmean_overflow, "float16: the sum rounded before / N"),),
     doc="xlogy(t, t) - t x (gradient wrt t NaN at t = 0, as torch's), or exp(t) (t - x) with log_target; "
     "'batchmean' divides the sum by x.shape[0]",
 )
