@@ -146,7 +146,7 @@ BATCH_NORM_VARIANTS = (
     Variant("train"),
     # Without weight the var = 0 gradient is scaled by 1/sqrt(eps) itself; a larger eps keeps it O(30).
     Variant("train-noaffine-momentum=0.3-eps=1e-3", {"momentum": 0.3, "eps": 1e-3}, _NO_AFFINE),
-    Variant("momentum=None-nbt=0", {"momentum": None, "num_batches_tracked": 0}),
+    Variant("momentum=None-nbt=0", {"momentum": None}),  # num_batches_tracked left at its default, 0
     Variant("momentum=None-nbt=5", {"momentum": None, "num_batches_tracked": 5}),
     Variant("eval", {"training": False}),
     Variant("eval-noaffine-eps=1e-3", {"training": False, "eps": 1e-3}, _NO_AFFINE),
@@ -235,7 +235,8 @@ register(
             BadInput("batch_of_one", _bn_call((1, 3)), ValueError, r"more than 1 value per channel.*\(1, 3\)"),
             BadInput("batch_of_one_1x1", _bn_call((1, 3, 1)), ValueError, r"more than 1 value.*\(1, 3, 1\)"),
             BadInput("one_buffer", _bn_call((4, 3), running_mean=np.zeros(3)), ValueError, "both be None"),
-            BadInput("eval_without_buffers", _bn_call((4, 3), training=False), ValueError, "eval mode"),
+            BadInput("eval_without_buffers", _bn_call((4, 3), training=False), ValueError,
+                     r"eval mode \(training=False\) needs running_mean and running_var"),
             BadInput("weight_shape", _bn_call((4, 3), weight=np.ones(4)), ValueError, r"weight.*\(3,\).*\(4,\)"),
             BadInput("x_1d", _bn_call((5,)), ValueError, r"\(5,\)"),
             BadInput(
