@@ -484,6 +484,12 @@ MHA_BAD = (
     BadInput("no_out_proj_weight", _mha_call(out_proj_weight=None), ValueError, "out_proj_weight"),
     BadInput("batch", _mha_call(k=(4, 3, E), v=(4, 3, E)), ValueError, "batch size"),
     BadInput("weight_dtype", _mha_call(out_proj_weight=np.ones((E, E), np.float32)), TypeError, "float32"),
+    *(BadInput(f"{name}_dtype", _mha_call(**{name: np.zeros(shape, np.float32)}), TypeError,
+               rf"^multi_head_attention: a float {name} must have the inputs' dtype float64, got float32")
+      for name, shape in (("key_padding_mask", (2, 4)), ("attn_mask", (3, 4)))),
+    *(BadInput(f"{name}_int64", _mha_call(**{name: np.zeros(shape, np.int64)}), TypeError,
+               rf"^multi_head_attention: {name} must be a floating")
+      for name, shape in (("key_padding_mask", (2, 4)), ("attn_mask", (3, 4)))),
 )
 
 register(
