@@ -463,6 +463,23 @@ def _infinite_dout(ctx) -> None:
                             oracle=f"torch autograd, douts holding ±inf and 0 ({variant.label or 'default'})")
 
 
+def _one_mask(ctx) -> None:
+    """One head, and each mask alone (the registry's masked variants give both): out and weights against
+    torch, in float32 and float64, for an attn_mask alone and a key_padding_mask alone."""
+    fwd = ctx.impl.get("multi_head_attention_forward")
+    variant = Variant("masks=bool", {"num_heads": 1}, {"masks": "bool"})
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        arrays = _mha_sample(ctx.rng, dt, (3, 2, E), "normal", variant, None)
+        for alone in ("attn_mask", "key_padding_mask"):
+            one = {k: a for k, a in arrays.items() if k != ({"attn_mask", "key_padding_mask"} - {alone}).pop()}
+            (out, weights), _ = fwd(**one, **variant.options)
+            t_out, t_weights = torch_mha(**{k: to_torch(a) for k, a in one.items()}, **variant.options)
+            for what, got, want in (("out", out, t_out), ("attn_weights", weights, t_weights)):
+                ctx.compare(what, got, to_numpy(want), dt, dt.default_tol, one, signed_zeros=False,
+                            oracle=f"F.multi_head_attention_forward, num_heads=1, {alone} alone")
+
+
 def _mha_call(q=(3, 2, E), k=(4, 2, E), v=(4, 2, E), num_heads=2, **arrays):
     def build(rng):
         params = {"in_proj_weight": np.ones((3 * E, E)), "out_proj_weight": np.ones((E, E))}
@@ -472,7 +489,43 @@ def _mha_call(q=(3, 2, E), k=(4, 2, E), v=(4, 2, E), num_heads=2, **arrays):
     return build
 
 
+def _mha_typed(name: str, dtype):
+    """``_mha_call()`` with the input ``name`` (query, key or value) of another dtype."""
+    def build(rng):
+        (q, k, v, h), options = _mha_call()(rng)
+        arrays = {"query": q, "key": k, "value": v}
+        arrays[name] = arrays[name].astype(dtype)
+        return (*arrays.values(), h), options
+
+    return build
+
+
+def _separate(**given):
+    """Separate projection weights for key and value of sizes 4 and 5 (no packed in_proj_weight)."""
+    weights = {"q_proj_weight": np.ones((E, E)), "k_proj_weight": np.ones((E, 4)), "v_proj_weight": np.ones((E, 5))}
+    return _mha_call(k=(4, 2, 4), v=(4, 2, 5), **({"in_proj_weight": None} | weights | given))
+
+
+_PROJ = (("q_proj_weight", E), ("k_proj_weight", 4), ("v_proj_weight", 5))
 MHA_BAD = (
+    *(BadInput(f"{n}_int64", _mha_typed(n, np.int64), TypeError, rf"^multi_head_attention: {n} must be a floating")
+      for n in ("key", "value")),
+    *(BadInput(f"{n}_dtype", _mha_typed(n, np.float32), TypeError,
+               rf"^multi_head_attention: inputs must share one dtype, got .*\b{n}: float32")
+      for n in ("query", "key", "value")),
+    BadInput("value_2d", _mha_call(v=(4, E)), ValueError, r"^multi_head_attention: expected query, key and value all"),
+    BadInput("all_4d", _mha_call(q=(3, 2, 1, E), k=(4, 2, 1, E), v=(4, 2, 1, E)), ValueError,
+             r"all 3-D \(batched\) or all 2-D \(unbatched\), got \(3, 2, 1, 6\)"),
+    BadInput("num_heads_zero", _mha_call(num_heads=0), ValueError, "must be divisible by num_heads, got num_heads=0"),
+    BadInput("value_length", _mha_call(v=(5, 2, E)), ValueError, "key and value in sequence length"),
+    BadInput("packed_and_separate", _separate(in_proj_weight=np.ones((3 * E, E))), ValueError,
+             r"^multi_head_attention: give in_proj_weight or q/k/v_proj_weight, not both$"),
+    *(BadInput(f"no_{n}", _separate(**{n: None}), ValueError,
+               rf"^multi_head_attention: {n} of shape \(6, {d}\) is required$") for n, d in _PROJ),
+    BadInput("in_proj_bias_int64", _mha_call(in_proj_bias=np.zeros(3 * E, np.int64)), TypeError,
+             r"^multi_head_attention: in_proj_bias must be a floating"),
+    BadInput("in_proj_bias_shape", _mha_call(in_proj_bias=np.zeros(E)), ValueError,
+             r"^multi_head_attention: in_proj_bias must have shape \(18,\), got \(6,\)"),
     BadInput("heads_not_divisor", _mha_call(num_heads=4), ValueError, "embed_dim 6 must be divisible by num_heads"),
     BadInput("qk_embedding", _mha_call(k=(4, 2, 5)), ValueError, r"kdim 5"),
     BadInput("key_padding_mask_shape", _mha_call(key_padding_mask=np.zeros((2, 3), bool)), ValueError,
@@ -517,6 +570,7 @@ register(
             Property("need_weights_false", _need_weights_false, "F.sdpa path: fully masked rows give 0"),
             Property("unused_weights", _unused_weights, "need_weights=True, backward without a weights gradient"),
             Property("infinite_dout", _infinite_dout, "douts holding ±inf and 0, warning-free"),
+            Property("one_mask", _one_mask, "one head; attn_mask alone, key_padding_mask alone"),
         ),
         doc="nn.MultiheadAttention (F.multi_head_attention_forward): packed or separate (kdim/vdim) "
         "in-projections, biases, key_padding_mask, attn_mask (bool or float, 2-D or per head), batch_first, "
