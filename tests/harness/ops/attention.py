@@ -29,7 +29,7 @@ from harness.dtypes import DTYPES, to_numpy, to_torch
 from harness.metamorphic import Batch, ShiftInvariance, per_sample
 from harness.ops.classification import _ignoring
 from harness.registry import Allowance, BadInput, OpSpec, Property, Variant, register
-from harness.values import FAMILIES, cast, infinite
+from harness.values import FAMILIES, cast, infinite, nonfinite
 
 FAMILY_NAMES = ("normal", "wide", "zeros")
 
@@ -480,6 +480,22 @@ def _one_mask(ctx) -> None:
                             oracle=f"F.multi_head_attention_forward, num_heads=1, {alone} alone")
 
 
+def _nonfinite_inputs(ctx) -> None:
+    """query, key and value holding NaN and ±inf (the op's families are finite): out and weights against
+    torch, warning-free, for each variant in float32 and float64."""
+    fwd = ctx.impl.get("multi_head_attention_forward")
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        for variant in MHA_VARIANTS:
+            arrays = _mha_sample(ctx.rng, dt, MHA_SHAPES[variant.label][0], "normal", variant, None)
+            arrays |= {k: nonfinite(ctx.rng, arrays[k].shape, dt, None) for k in ("query", "key", "value")}
+            (out, weights), _ = fwd(**arrays, **variant.options)
+            t_out, t_weights = torch_mha(**{k: to_torch(a) for k, a in arrays.items()}, **variant.options)
+            for what, got, want in (("out", out, t_out), ("attn_weights", weights, t_weights)):
+                ctx.compare(what, got, to_numpy(want), dt, dt.default_tol, arrays, signed_zeros=False,
+                            oracle=f"F.multi_head_attention_forward, NaN/±inf inputs ({variant.label or 'default'})")
+
+
 def _mha_call(q=(3, 2, E), k=(4, 2, E), v=(4, 2, E), num_heads=2, **arrays):
     def build(rng):
         params = {"in_proj_weight": np.ones((3 * E, E)), "out_proj_weight": np.ones((E, E))}
@@ -571,6 +587,7 @@ register(
             Property("unused_weights", _unused_weights, "need_weights=True, backward without a weights gradient"),
             Property("infinite_dout", _infinite_dout, "douts holding ±inf and 0, warning-free"),
             Property("one_mask", _one_mask, "one head; attn_mask alone, key_padding_mask alone"),
+            Property("nonfinite_inputs", _nonfinite_inputs, "NaN and ±inf in query, key and value"),
         ),
         doc="nn.MultiheadAttention (F.multi_head_attention_forward): packed or separate (kdim/vdim) "
         "in-projections, biases, key_padding_mask, attn_mask (bool or float, 2-D or per head), batch_first, "
