@@ -217,6 +217,23 @@ def _nonfinite_buffers(ctx) -> None:
                 ctx.compare(what, got, to_numpy(want), dt, dt.default_tol, arrays, oracle=f"nn.BatchNorm {options}")
 
 
+def _huge_inputs(ctx) -> None:
+    """x of magnitude 0.95 sqrt(max) in float32 and float64: the squared deviations are finite, their
+    sum overflows, so the variance is inf (out 0, running_var inf), as in nn.BatchNorm, warning-free."""
+    fwd = ctx.impl.get("batch_norm_forward")
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        big = 0.95 * np.sqrt(float(dt.finfo.max))
+        x = big * np.where(ctx.rng.random((4, 3)) < 0.5, -1.0, 1.0)
+        x[:2], x[2:] = np.abs(x[:2]), -np.abs(x[2:])  # every channel: two +big, two -big
+        arrays = {"x": cast(x, dt), "running_mean": cast(np.zeros(3), dt), "running_var": cast(np.ones(3), dt)}
+        got = fwd(**arrays)[0]
+        want = torch_batch_norm(**{k: to_torch(a) for k, a in arrays.items()})
+        for what, g, w in zip(("out", "running_mean", "running_var"), got, want, strict=True):
+            ctx.compare(what, g, to_numpy(w), dt, dt.default_tol, arrays, signed_zeros=False,
+                        oracle="nn.BatchNorm, x = ±0.95 sqrt(max)")
+
+
 register(
     OpSpec(
         name="batch_norm",
@@ -246,6 +263,7 @@ register(
         properties=(
             Property("untracked", _untracked, "running_mean = running_var = None"),
             Property("nonfinite_buffers", _nonfinite_buffers, "running statistics holding ±inf and NaN"),
+            Property("huge_inputs", _huge_inputs, "x whose squared deviations sum beyond max"),
         ),
         relations=(
             per_sample("x", "out", variant="eval"),  # running statistics: each sample on its own
