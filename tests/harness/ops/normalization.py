@@ -256,6 +256,8 @@ register(
                      r"eval mode \(training=False\) needs running_mean and running_var"),
             BadInput("weight_shape", _bn_call((4, 3), weight=np.ones(4)), ValueError, r"weight.*\(3,\).*\(4,\)"),
             BadInput("x_1d", _bn_call((5,)), ValueError, r"\(5,\)"),
+            BadInput("running_var_int64", _bn_call((4, 3), running_mean=np.zeros(3), running_var=np.ones(3, np.int64)),
+                     TypeError, r"^batch_norm: running_var must be a floating"),
             BadInput(
                 "dtype_mix", _bn_call((4, 3), weight=np.ones(3, np.float32)), TypeError, "float64.*float32"
             ),
