@@ -206,6 +206,25 @@ def _dropout_rng(ctx) -> None:
                             oracle=f"math kernel autograd, keep-mask drawn from Generator({seed})")
 
 
+def _sdpa_infinite_dout(ctx) -> None:
+    """A dout holding ±inf and 0 (the op's families are finite, so test_extreme does not reach it): every
+    gradient against torch autograd, warning-free, without and with a float mask, in float32 and float64."""
+    fwd, bwd = ctx.impl.get(f"{SDPA}_forward"), ctx.impl.get(f"{SDPA}_backward")
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        for variant in SDPA_VARIANTS[:3]:
+            arrays = _sdpa_sample(ctx.rng, dt, (2, 3, 4), "normal", variant, None)
+            out, cache = fwd(**arrays, **variant.options)
+            dout = infinite(ctx.rng, out.shape, dt, None)
+            grads = bwd(cache, dout)
+            t = {k: to_torch(a, requires_grad=a.dtype == dt.np) for k, a in arrays.items()}
+            names = [k for k in ("q", "k", "v", "attn_mask") if k in t and t[k].requires_grad]
+            t_grads = torch.autograd.grad(torch_sdpa(**t, **variant.options), [t[k] for k in names], to_torch(dout))
+            for k, g in zip(names, t_grads, strict=True):
+                ctx.compare(f"d{k}", grads[f"d{k}"], to_numpy(g), dt, dt.default_tol, {**arrays, "dout": dout},
+                            signed_zeros=False, oracle=f"torch autograd, dout holding ±inf and 0 ({variant.label})")
+
+
 def _mask_grads(ctx) -> None:
     """Only a float attn_mask is differentiated: with a boolean mask or is_causal the backward returns
     dq, dk and dv alone, as torch gives a boolean mask no gradient."""
@@ -243,6 +262,7 @@ register(
             Property("math_kernel", _math_kernel, "the dropout reference agrees with F.sdpa at p = 0"),
             Property("dropout_rng", _dropout_rng, "dropout drawn from a seeded Generator: rng.random(shape) >= p"),
             Property("mask_grads", _mask_grads, "a boolean mask or is_causal gets no gradient"),
+            Property("infinite_dout", _sdpa_infinite_dout, "a dout holding ±inf and 0, warning-free"),
         ),
         doc="F.scaled_dot_product_attention: boolean/additive broadcast masks (a fully masked row gives 0), "
         "is_causal, scale, dropout by an injected keep-mask (torch's math kernel); gradient for a float mask",
