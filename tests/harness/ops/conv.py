@@ -197,6 +197,12 @@ def _conv_bad(op: str, x: tuple, w: tuple) -> tuple[BadInput, ...]:
         BadInput("padding_word", _conv_call(x, w, padding="full"), ValueError, "'full'"),
         BadInput("bias_size", lambda rng: ((np.ones(x), np.ones(w)), {"b": np.ones(5)}), ValueError, r"\(6,\)"),
         BadInput("dtype_mix", _conv_call(x, w, w_dtype=np.float32), TypeError, "float32"),
+        BadInput("W_int64", _conv_call(x, w, b=False, w_dtype=np.int64), TypeError, r"\bW must be a floating"),
+        BadInput("stride_0", _conv_call(x, w, stride=0), ValueError, r"\bstride must be at least 1"),
+        BadInput("dilation_0", _conv_call(x, w, dilation=0), ValueError, r"\bdilation must be at least 1"),
+        BadInput("padding_negative", _conv_call(x, w, padding=-1), ValueError, r"\bpadding must be at least 0"),
+        BadInput("groups_0", _conv_call(x, w, groups=0), ValueError, "groups must be a positive int, got 0"),
+        BadInput("groups_float", _conv_call(x, w, groups=2.0), ValueError, "groups must be a positive int, got 2.0"),
         BadInput("x_unbatched", _conv_call(x[1:], w), ValueError,
                  r"expected x \(N, C, " + ("H, W" if len(x) == 4 else "L")),
     )
@@ -240,6 +246,7 @@ for _name, _fn, _shapes, _variants, _w in (
             finite_dout=FINITE_DOUT.get(_name, {}),
             doc=f"F.{_name}: stride, padding (int, tuple, 'same', 'valid'), dilation, groups, optional bias",
             highprec=hp.conv,
+            properties=(_max_one_sign(_name, _fn, {"x": _shapes[0], "W": _w}),),
         )
     )
 
