@@ -159,16 +159,57 @@ def _entry(op, torch_fn, table, bad, doc, **fields):
     )
 
 
+def _max_dout(op: str, variants: tuple[Variant, ...], table: dict, torch_fn):
+    """``dout`` at the dtype's largest finite value: a cell in several windows adds their terms
+    ``dout / divisor`` in the dtype and overflows to inf exactly where torch's kernel does (float16,
+    stride 1), without a warning. Gradients bitwise, for every variant, in every dtype."""
+
+    def check(ctx) -> None:
+        for var in variants:
+            for dt in DTYPES.values():
+                x = _sample(ctx.rng, dt, table[var.label][0], "normal", var, Hints())["x"]
+                out, cache = ctx.impl.get(f"{op}_forward")(x, **var.options)
+                dout = np.full(out.shape, float(dt.finfo.max), dt.np)
+                ctx.compare("dx", ctx.impl.get(f"{op}_backward")(cache, dout)["dx"],
+                            _autograd(torch_fn, x, dout, var.options), dt, BITWISE, {"x": x, "dout": dout},
+                            oracle=f"torch autograd ({var.label}, dout at max)")
+
+    return Property("max_dout", check, "dout at max: overlapping windows overflow as in torch, bitwise")
+
+
 def _max_entry(op, torch_fn, table, bad, doc, properties=()):
     variants, shapes = _variants(table)
+    plain = tuple(Variant(v.label, {k: o for k, o in v.options.items() if k != "return_indices"}) for v in variants)
     _entry(
         op, torch_fn, table, bad, doc, families=MAX_FAMILIES, outputs=("out", "indices"),
         properties=(
             _torch_indices(op, variants, shapes, torch_fn),
             _without_indices(op, variants, shapes, torch_fn, ("normal", "ties", "nonfinite")),
+            _max_dout(op, plain, shapes, torch_fn),
             *properties,
         ),
     )
+
+
+def _long_kernel(op: str, torch_fn):
+    """Kernel 257, stride 1, on a rising signal: every window's winner is near its end, kernel offset 256
+    in the first one, one more than a uint8 holds (offsets are kept in the smallest type fitting k - 1).
+    Values and indices bitwise torch's, dx as torch autograd bitwise, in every dtype."""
+
+    def check(ctx) -> None:
+        for dt in DTYPES.values():
+            x = np.arange(260.0).reshape(1, 1, 260).astype(dt.np)
+            (out, idx), cache = ctx.impl.get(f"{op}_forward")(x, 257, stride=1, return_indices=True)
+            with torch.no_grad():
+                t_out, t_idx = torch_fn(to_torch(x), 257, stride=1, return_indices=True)
+            ctx.compare("out", out, to_numpy(t_out), dt, BITWISE, {"x": x}, oracle="torch (kernel 257)")
+            ctx.compare("indices", idx, to_numpy(t_idx), dt, BITWISE, {"x": x}, oracle="torch (kernel 257)")
+            dout = np.ones(out.shape, dt.np)
+            ctx.compare("dx", ctx.impl.get(f"{op}_backward")(cache, dout)["dx"],
+                        _autograd(lambda t: torch_fn(t, 257, stride=1), x, dout, {}), dt, BITWISE,
+                        {"x": x, "dout": dout}, oracle="torch autograd (kernel 257)")
+
+    return Property("long_kernel", check, "kernel 257: winning offsets past 255, values and indices bitwise")
 
 
 # -- max_pool2d ------------------------------------------------------------------------------------
@@ -215,7 +256,7 @@ SIGNAL, SIGNAL_UNBATCHED, SIGNAL_EMPTY, SIGNAL_10 = (2, 3, 9), (4, 7), (0, 2, 5)
 # start in the right padding (dropped); length 10 with kernel 3, stride 2, padding 1: ceil adds one.
 MAX_POOL1D = {
     "k=2": ({"kernel_size": 2, **INDICES}, (SIGNAL, SIGNAL_UNBATCHED, SIGNAL_EMPTY)),
-    "k=3,s=2,p=1,d=2": ({"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2, **INDICES}, (SIGNAL,)),
+    "k=3,s=(2,),p=1,d=2": ({"kernel_size": 3, "stride": (2,), "padding": 1, "dilation": 2, **INDICES}, (SIGNAL,)),
     "k=2,s=4,p=1,ceil": ({"kernel_size": 2, "stride": 4, "padding": 1, "ceil_mode": True, **INDICES}, (SIGNAL,)),
     "k=3,s=2,p=1,ceil": ({"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True, **INDICES}, (SIGNAL_10,)),
 }
@@ -230,6 +271,7 @@ _max_entry(
         _bad((1, 2, 3, 9), {"kernel_size": 2}, ValueError, r"\(N, C, L\) or \(C, L\)", "x_4d"),
     ),
     "F.max_pool1d (with indices; see without_indices), first maximum wins, every NaN wins",
+    (_long_kernel("max_pool1d", F.max_pool1d),),
 )
 
 
@@ -260,24 +302,6 @@ AVG_POOL1D = {
     ),
     "k=3,s=1,p=1": ({"kernel_size": 3, "stride": 1, "padding": 1}, (SIGNAL,)),  # every cell in three windows
 }
-
-
-def _max_dout(op: str, variants: tuple[Variant, ...], table: dict, torch_fn):
-    """``dout`` at the dtype's largest finite value: a cell in several windows adds their terms
-    ``dout / divisor`` in the dtype and overflows to inf exactly where torch's kernel does (float16,
-    stride 1), without a warning. Gradients bitwise, for every variant, in every dtype."""
-
-    def check(ctx) -> None:
-        for var in variants:
-            for dt in DTYPES.values():
-                x = _sample(ctx.rng, dt, table[var.label][0], "normal", var, Hints())["x"]
-                out, cache = ctx.impl.get(f"{op}_forward")(x, **var.options)
-                dout = np.full(out.shape, float(dt.finfo.max), dt.np)
-                ctx.compare("dx", ctx.impl.get(f"{op}_backward")(cache, dout)["dx"],
-                            _autograd(torch_fn, x, dout, var.options), dt, BITWISE, {"x": x, "dout": dout},
-                            oracle=f"torch autograd ({var.label}, dout at max)")
-
-    return Property("max_dout", check, "dout at max: overlapping windows overflow as in torch, bitwise")
 
 
 def _signed_zeros(op: str, variants: tuple[Variant, ...], table: dict, torch_fn):
