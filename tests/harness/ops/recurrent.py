@@ -267,7 +267,7 @@ def _net_bad(kind: str) -> tuple[BadInput, ...]:
         bad += (BadInput("nonlinearity", _net_call(kind, nonlinearity="sigmoid"), ValueError, "'sigmoid'"),)
     if kind == "lstm":
         bad += (
-            BadInput("h0_without_c0", _net_call(kind, h0_shape=(1, 2, HIDDEN), c0=False), ValueError, "h0 and c0"),
+            BadInput("h0_without_c0", _net_call(kind, h0_shape=(1, 2, HIDDEN), c0=False), ValueError, "h0 and c0 must both be given or both be None"),
             BadInput("proj_size", _net_call(kind, proj_size=HIDDEN), ValueError, "proj_size 5"),
         )
     return bad
