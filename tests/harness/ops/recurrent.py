@@ -258,7 +258,9 @@ def _net_bad(kind: str) -> tuple[BadInput, ...]:
     bad = (
         BadInput("weight_hh_shape", _net_call(kind, hh_cols=4), ValueError, r"weight_hh_l0 must have shape.*\(.*, 4\)"),
         BadInput("h0_shape", _net_call(kind, h0_shape=(1, 3, HIDDEN)), ValueError, r"h0 must have shape \(1, 2, 5\)"),
-        BadInput("x_2d", _net_call(kind, x_shape=(4, 3)), ValueError, r"expected x of shape.*\(4, 3\)"),
+        BadInput("x_2d", _net_call(kind, x_shape=(4, 3)), ValueError, r"expected x of shape \(T, N, I\), got \(4, 3\)"),
+        BadInput("x_2d_batch_first", _net_call(kind, x_shape=(4, 3), batch_first=True), ValueError,
+                 r"expected x of shape \(N, T, I\), got \(4, 3\)"),
         BadInput("empty_sequence", _net_call(kind, x_shape=(0, 2, 3)), ValueError, "sequence length"),
         BadInput("missing_layer", _net_call(kind, num_layers=2), ValueError, r"missing \[.*weight_hh_l1"),
         BadInput("unexpected_bias", _net_call(kind, bias=False), ValueError, r"unexpected \[.*bias_hh_l0"),
@@ -267,7 +269,8 @@ def _net_bad(kind: str) -> tuple[BadInput, ...]:
         bad += (BadInput("nonlinearity", _net_call(kind, nonlinearity="sigmoid"), ValueError, "'sigmoid'"),)
     if kind == "lstm":
         bad += (
-            BadInput("h0_without_c0", _net_call(kind, h0_shape=(1, 2, HIDDEN), c0=False), ValueError, "h0 and c0 must both be given or both be None"),
+            BadInput("h0_without_c0", _net_call(kind, h0_shape=(1, 2, HIDDEN), c0=False), ValueError,
+                     "h0 and c0 must both be given or both be None"),
             BadInput("proj_size", _net_call(kind, proj_size=HIDDEN), ValueError, "proj_size 5"),
         )
     return bad
