@@ -254,8 +254,27 @@ def _net_call(kind: str, x_shape=(4, 2, 3), hh_cols=HIDDEN, h0_shape=None, c0=Tr
     return build
 
 
+def _with(build, name: str, change):
+    """``build`` with its array ``name`` (``x`` or a keyword) replaced by ``change(array)``."""
+
+    def changed(rng):
+        (x,), options = build(rng)
+        if name == "x":
+            return (change(x),), options
+        return (x,), {**options, name: change(options[name])}
+
+    return changed
+
+
 def _net_bad(kind: str) -> tuple[BadInput, ...]:
+    with_h0 = _net_call(kind, h0_shape=(1, 2, HIDDEN))
     bad = (
+        BadInput("weight_hh_int64", _with(_net_call(kind), "weight_hh_l0", lambda a: a.astype(np.int64)), TypeError,
+                 r"\bweight_hh_l0 must be a floating"),
+        BadInput("x_dtype", _with(_net_call(kind), "x", lambda a: a.astype(np.float32)), TypeError, r"\bx: float32"),
+        BadInput("h0_dtype", _with(with_h0, "h0", lambda a: a.astype(np.float32)), TypeError, r"\bh0: float32"),
+        BadInput("weight_hh_dtype", _with(_net_call(kind), "weight_hh_l0", lambda a: a.astype(np.float32)), TypeError,
+                 r"\bweight_hh_l0: float32"),
         BadInput("weight_hh_shape", _net_call(kind, hh_cols=4), ValueError, r"weight_hh_l0 must have shape.*\(.*, 4\)"),
         BadInput("h0_shape", _net_call(kind, h0_shape=(1, 3, HIDDEN)), ValueError, r"h0 must have shape \(1, 2, 5\)"),
         BadInput("x_2d", _net_call(kind, x_shape=(4, 3)), ValueError, r"expected x of shape \(T, N, I\), got \(4, 3\)"),
@@ -272,6 +291,8 @@ def _net_bad(kind: str) -> tuple[BadInput, ...]:
             BadInput("h0_without_c0", _net_call(kind, h0_shape=(1, 2, HIDDEN), c0=False), ValueError,
                      "h0 and c0 must both be given or both be None"),
             BadInput("proj_size", _net_call(kind, proj_size=HIDDEN), ValueError, "proj_size 5"),
+            BadInput("c0_shape", _with(with_h0, "c0", lambda a: np.ones((1, 3, HIDDEN))), ValueError,
+                     r"\bc0 must have shape \(1, 2, 5\)"),
         )
     return bad
 
