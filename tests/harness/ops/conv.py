@@ -204,6 +204,8 @@ def _conv_bad(op: str, x: tuple, w: tuple) -> tuple[BadInput, ...]:
                  r"\bW: float32"),
         BadInput("b_dtype", lambda rng: ((np.ones(x), np.ones(w)), {"b": np.ones(w[0], np.float32)}), TypeError,
                  r"\bb: float32"),
+        BadInput("stride_float", _conv_call(x, w, stride=(2.0,) * (len(x) - 2)), ValueError,
+                 r"\bstride must be an int or 2 ints"),
         BadInput("stride_0", _conv_call(x, w, stride=0), ValueError, r"\bstride must be at least 1"),
         BadInput("dilation_0", _conv_call(x, w, dilation=0), ValueError, r"\bdilation must be at least 1"),
         BadInput("padding_negative", _conv_call(x, w, padding=-1), ValueError, r"\bpadding must be at least 0"),
