@@ -272,6 +272,8 @@ def _net_bad(kind: str) -> tuple[BadInput, ...]:
         BadInput("weight_hh_int64", _with(_net_call(kind), "weight_hh_l0", lambda a: a.astype(np.int64)), TypeError,
                  r"\bweight_hh_l0 must be a floating"),
         BadInput("x_dtype", _with(_net_call(kind), "x", lambda a: a.astype(np.float32)), TypeError, r"\bx: float32"),
+        BadInput("h0_int64", _with(with_h0, "h0", lambda a: a.astype(np.int64)), TypeError,
+                 r"\bh0 must be a floating"),
         BadInput("h0_dtype", _with(with_h0, "h0", lambda a: a.astype(np.float32)), TypeError, r"\bh0: float32"),
         BadInput("weight_hh_dtype", _with(_net_call(kind), "weight_hh_l0", lambda a: a.astype(np.float32)), TypeError,
                  r"\bweight_hh_l0: float32"),
