@@ -224,6 +224,7 @@ LSTM_VARIANTS = (
     (Variant("no_bias", {"bias": False}), (SMALL,)),
     (Variant("layers=2-bidirectional", _LAYERS2), (SMALL, (7, 3, 4))),
     (Variant("proj_size=3-layers=2-bidirectional", {"proj_size": 3, **_LAYERS2}), (SMALL,)),
+    (Variant("proj_size=1", {"proj_size": 1}), (SMALL,)),  # the smallest projection
 )
 GRU_VARIANTS = (
     (Variant(), (SMALL, (50, 2, 3), (3, 0, 2))),  # and an empty batch
@@ -266,9 +267,28 @@ def _with(build, name: str, change):
     return changed
 
 
+def _without(build, name: str):
+    def changed(rng):
+        args, options = build(rng)
+        return args, {k: v for k, v in options.items() if k != name}
+
+    return changed
+
+
 def _net_bad(kind: str) -> tuple[BadInput, ...]:
     with_h0 = _net_call(kind, h0_shape=(1, 2, HIDDEN))
+    rows = rf"must have shape \({GATES[kind]} \* hidden_size, hidden_size\)"
     bad = (
+        BadInput("num_layers_0", _net_call(kind, num_layers=0), ValueError,
+                 r"\bnum_layers must be an integer >= 1, got 0"),
+        BadInput("num_layers_float", _net_call(kind, num_layers=1.0), ValueError,
+                 r"\bnum_layers must be an integer >= 1, got 1\.0"),
+        BadInput("no_weight_hh", _without(_net_call(kind), "weight_hh_l0"), ValueError,
+                 r"missing parameter weight_hh_l0$"),
+        BadInput("weight_hh_rows_0", _with(_net_call(kind), "weight_hh_l0", lambda a: np.ones((0, HIDDEN))), ValueError,
+                 rf"\bweight_hh_l0 {rows}, got \(0, 5\)"),
+        BadInput("weight_hh_1d", _with(_net_call(kind), "weight_hh_l0", lambda a: np.ones(len(a))), ValueError,
+                 rf"\bweight_hh_l0 {rows}, got \({GATES[kind] * HIDDEN},\)"),
         BadInput("weight_hh_int64", _with(_net_call(kind), "weight_hh_l0", lambda a: a.astype(np.int64)), TypeError,
                  r"\bweight_hh_l0 must be a floating"),
         BadInput("x_dtype", _with(_net_call(kind), "x", lambda a: a.astype(np.float32)), TypeError, r"\bx: float32"),
@@ -293,6 +313,8 @@ def _net_bad(kind: str) -> tuple[BadInput, ...]:
             BadInput("h0_without_c0", _net_call(kind, h0_shape=(1, 2, HIDDEN), c0=False), ValueError,
                      "h0 and c0 must both be given or both be None"),
             BadInput("proj_size", _net_call(kind, proj_size=HIDDEN), ValueError, "proj_size 5"),
+            BadInput("proj_size_negative", _net_call(kind, proj_size=-1), ValueError,
+                     r"\bproj_size must be an integer >= 0, got -1"),
             BadInput("c0_shape", _with(with_h0, "c0", lambda a: np.ones((1, 3, HIDDEN))), ValueError,
                      r"\bc0 must have shape \(1, 2, 5\)"),
         )
