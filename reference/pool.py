@@ -391,11 +391,11 @@ def _cells(rows: AdaptiveWindows, cols: AdaptiveWindows, width: int) -> tuple[Ar
 
 def _add_at(terms: Array, cells: Array, image: tuple[int, ...], dtype: np.dtype) -> Array:
     """Add ``terms`` (N * C, M) into the flat cells ``cells`` (broadcastable to ``terms``) of a zero
-    (N, C, H, W) image in ``dtype``. In float16/bfloat16 one term at a time in order (np.add.at is
-    unbuffered): each cell receives its terms in output order, rounded after every addition, as
-    torch's kernels add them."""
+    (N, C, H, W) image in ``dtype``, as torch's kernels add them: each cell receives its terms in
+    output order, rounded to the dtype after every addition (np.add.at is unbuffered; float32 too:
+    [max, max, -max] into one cell is inf, not max)."""
     nc, hw = image[0] * image[1], image[2] * image[3]
-    if dtype.itemsize >= 4:  # float32/64: one weighted count, accumulated in float64, rounded once
+    if dtype.itemsize >= 8:  # float64: a weighted count adds each bin's terms in order, in float64
         at = np.broadcast_to(cells + (np.arange(nc) * hw)[:, None], terms.shape)
         dx = np.bincount(at.ravel(), weights=np.asarray(terms, np.float64).ravel(), minlength=nc * hw)
         return down(dx, dtype).reshape(image)
