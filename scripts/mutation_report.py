@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", None: "not run",
+STATUS = {1: "killed", 3: "killed", -11: "killed", 0: "survived", 5: "no tests", 33: "no tests", None: "not run",
           36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout"}
 COLUMNS = ("killed", "timeout", "killed later", "equivalent", "open", "unexplained", "no tests", "not run", "other")
 
@@ -57,9 +57,9 @@ def main() -> int:
         counts = Counter()
         for name, code in data["exit_code_by_key"].items():
             status = STATUS.get(code, "other")
-            if status == "survived" and name in killed_later:
+            if status in ("survived", "no tests") and name in killed_later:
                 status = "killed later"
-            elif status == "survived" and name in equivalent:
+            elif status in ("survived", "no tests") and name in equivalent:
                 status = "equivalent"
             elif status == "survived" and name in listed:
                 status = "open"  # a gap docs/mutation.md describes
