@@ -8,8 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from harness import highprec_ops as hp
+from harness.dtypes import DTYPES
 from harness.metamorphic import ShiftInvariance, per_sample
-from harness.registry import BadInput, OpSpec, Variant, register, same_shape_inputs
+from harness.oracle import torch_forward
+from harness.registry import REGISTRY, BadInput, OpSpec, Property, Variant, register, same_shape_inputs
 from harness.values import FAMILIES, cast
 
 ELEMENTWISE_SHAPES = ((), (7,), (1, 5), (0, 3), (4, 3), (3, 5, 7), (64, 33))
@@ -227,6 +229,17 @@ LABEL_BAD = (
 )
 
 
+def _rows_sum_edge(ctx) -> None:
+    """A target row exactly 4 * C float64 ULPs from 1 (the rounding the row-sum check allows, C = 3) is
+    accepted, and the loss matches torch's; 13.5 ULPs off is the ``rows_sum_tight`` bad input."""
+    spec = REGISTRY["softmax_with_loss"]
+    t = np.array([[0.5, 0.5, 12 * 2.0**-52]] + [[0.25, 0.25, 0.5]] * 3)
+    inputs = {"x": ctx.rng.standard_normal((4, 3)), "t": t}
+    out, _ = ctx.impl.get(spec.forward_name)(inputs["x"], inputs["t"])
+    expected = torch_forward(spec, spec.variants[0], inputs)["out"]
+    ctx.compare("out", out, expected, DTYPES["float64"], spec.tol(DTYPES["float64"]), inputs)
+
+
 def _loss_sample(rng, dtype, shape, fam, variant, hints):
     x = FAMILIES[fam](rng, shape, dtype, hints)
     return {"x": x, "t": class_targets(rng, variant.sampling["target"], shape, dtype)}
@@ -261,7 +274,8 @@ register(
                      "probability target has dtype float32, but the input has dtype float64"),
         ),
         relations=(ShiftInvariance(),),
+        properties=(Property("rows_sum_edge", _rows_sum_edge, _rows_sum_edge.__doc__ or ""),),
         highprec=hp.class_loss(wrt=("x",)),
-        doc="the seed's combined layer; backward dout * (y - t) / N",
+        doc="the seed's combined layer; backward dout * (y · sum(t) - t) / N (y - t for rows summing to 1)",
     )
 )
