@@ -117,8 +117,9 @@ def extreme_cases() -> list[Case]:
     every op that takes non-finite values (declares ``nonfinite``): IEEE results and no warnings where
     the reference's arithmetic overflows or meets inf · 0. Inputs from ``huge`` (±max) for elementwise
     ops, whose results do not depend on an order of summation; for the others, from the op's ``nonfinite``
-    family and from ``one_max`` (one ±max element: one overflowing term per sum); douts from ``infinite``
-    (see ``checks.backward``). Variants an entry declares in ``finite_dout`` are left out."""
+    family and from ``one_max`` (one ±max element: one overflowing term per sum), in SELF_DTYPES (the
+    path computed as is and the converted one, as for the zero dout); douts from ``infinite`` (see
+    ``checks.backward``). Variants an entry declares in ``finite_dout`` are left out."""
     from harness.accuracy import measured_shape
 
     return [
@@ -129,7 +130,7 @@ def extreme_cases() -> list[Case]:
         if not ({"*", v.label} & set(s.finite_dout))
         if (shape := measured_shape(s.name, v.label)) is not None
         for dt in s.dtypes
-        for fam in (("huge",) if s.elementwise else ("nonfinite", "one_max"))
+        for fam in (("huge",) if s.elementwise else ("nonfinite", "one_max") if dt in SELF_DTYPES else ())
     ]
 
 
