@@ -191,7 +191,7 @@ def mse_loss_forward(x: Array, t: Array, reduction: str = "mean") -> tuple[Array
 
 def mse_loss_backward(cache: LossCache, dout: Array) -> dict[str, Array]:
     # torch: (x - t) * (2 / N) * dout, in that order: 2 (x - t) may overflow where the gradient does not.
-    g = up(check_dout("mse_loss", dout, cache.x.shape if cache.reduction == "none" else (), cache.dtype))
+    g = _upstream("mse_loss", dout, cache, divide=False)
     norm = 2 / max(_count(cache.reduction, cache.x.shape), 1)
     with np.errstate(**_IEEE):
         dx = _stored((cache.x - cache.t) * norm, cache.dtype) * g

@@ -112,6 +112,22 @@ def zero_dout_cases() -> list[Case]:
     ]
 
 
+def _measured_grid(skip_declared: bool = False):
+    """(spec, variant, dtype, measured shape) of every op that takes non-finite values (declares
+    ``nonfinite``), without the variants its ``finite_dout`` declares when ``skip_declared``."""
+    from harness.accuracy import measured_shape
+
+    for s in ops().values():
+        if "nonfinite" not in s.families:
+            continue
+        for v in s.variants:
+            shape = measured_shape(s.name, v.label)
+            if shape is None or (skip_declared and {"*", v.label} & set(s.finite_dout)):
+                continue
+            for dt in s.dtypes:
+                yield s, v, dt, shape
+
+
 def extreme_cases() -> list[Case]:
     """Extreme values in inputs and ``dout`` once per op × variant × dtype, on the measured shape, for
     every op that takes non-finite values (declares ``nonfinite``): IEEE results and no warnings where
@@ -120,16 +136,9 @@ def extreme_cases() -> list[Case]:
     family and from ``one_max`` (one ±max element: one overflowing term per sum), in SELF_DTYPES (the
     path computed as is and the converted one, as for the zero dout); douts from ``infinite`` (see
     ``checks.backward``). Variants an entry declares in ``finite_dout`` are left out."""
-    from harness.accuracy import measured_shape
-
     return [
         Case(s.name, v.label, dt, shape, fam)
-        for s in ops().values()
-        if "nonfinite" in s.families
-        for v in s.variants
-        if not ({"*", v.label} & set(s.finite_dout))
-        if (shape := measured_shape(s.name, v.label)) is not None
-        for dt in s.dtypes
+        for s, v, dt, shape in _measured_grid(skip_declared=True)
         for fam in (("huge",) if s.elementwise else ("nonfinite", "one_max") if dt in SELF_DTYPES else ())
     ]
 
@@ -138,15 +147,9 @@ def overflow_cases() -> list[Case]:
     """``sum_overflow`` inputs and dout once per op × variant, on the measured shape, in the working
     precisions (float32, which float16/bfloat16 compute in, and float64), for every op that takes
     non-finite values: warning-free where sums overflow (``checks.overflow_quiet``)."""
-    from harness.accuracy import measured_shape
-
     return [
         Case(s.name, v.label, dt, shape, "sum_overflow")
-        for s in ops().values()
-        if "nonfinite" in s.families
-        for v in s.variants
-        if (shape := measured_shape(s.name, v.label)) is not None
-        for dt in s.dtypes
+        for s, v, dt, shape in _measured_grid()
         if dt in ("float32", "float64")
     ]
 

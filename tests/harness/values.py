@@ -94,12 +94,20 @@ def nonfinite(rng, shape, dtype, hints):
     return cast(_sprinkle(rng, rng.standard_normal(shape), np.array([np.nan, np.inf, -np.inf])), dtype)
 
 
+HUGE = (1.0, -1.0, np.inf, -np.inf, 0.0)  # the huge family's specials; ±1 stands for ±max of the dtype
+
+
+def huge_values(specials: tuple[float, ...], dtype: DType) -> np.ndarray:
+    """``specials`` with ±1 read as ±max of the dtype."""
+    big = float(dtype.finfo.max)
+    return np.array([big * s if abs(s) == 1 else s for s in specials])
+
+
 @family
 def huge(rng, shape, dtype, hints):
     """±max, ±inf and 0.0 among normal values: elementwise sums, products and exps overflow, inf·0 and
     inf−inf give NaN (the extreme check's inputs of elementwise ops)."""
-    big = float(dtype.finfo.max)
-    return cast(_sprinkle(rng, rng.standard_normal(shape), np.array([big, -big, np.inf, -np.inf, 0.0])), dtype)
+    return cast(_sprinkle(rng, rng.standard_normal(shape), huge_values(HUGE, dtype)), dtype)
 
 
 @family

@@ -13,7 +13,7 @@ from harness.metamorphic import per_sample
 from harness.ops.seed import DEFAULT_VARIANTS, elementwise
 from harness.oracle import torch_forward
 from harness.registry import DEFAULT_ALLOWANCE, REGISTRY, Allowance, BadInput, OpSpec, Property, Variant, register
-from harness.values import FAMILIES, cast
+from harness.values import FAMILIES, HUGE, cast, huge_values
 
 
 def _options(**choices):
@@ -90,7 +90,7 @@ def _draw(rng, dtype, shape, fam, hints, nonfinite=None, huge=None):
     if fam == "nonfinite" and nonfinite is not None:
         return _sprinkle(rng, shape, nonfinite, dtype)
     if fam == "huge" and huge is not None:
-        return _sprinkle(rng, shape, [float(dtype.finfo.max) * s if abs(s) == 1 else s for s in huge], dtype)
+        return _sprinkle(rng, shape, huge_values(huge, dtype), dtype)
     x = FAMILIES[fam](rng, shape, dtype, hints)
     if fam == "kink" and 0 < len(hints.kinks) <= x.size:
         x.flat[rng.choice(x.size, len(hints.kinks), replace=False)] = cast(np.array(hints.kinks), dtype)
@@ -172,7 +172,7 @@ _activation(
         nonfinite=lambda variant: (np.nan, np.inf, -np.inf) if variant.options else (np.nan, -np.inf),
         # and its vectorised path gives gelu(+max) = inf where the value is max (the scalar path's): no
         # +max for the exact gelu either.
-        huge=lambda variant: (1, -1, np.inf, -np.inf, 0.0) if variant.options else (-1, -np.inf, 0.0),
+        huge=lambda variant: HUGE if variant.options else (-1, -np.inf, 0.0),
     ),
     bad=(BadInput("approximate", _options_call(approximate="sigmoid"), ValueError, "'sigmoid'"),),
     doc="x Phi(x) through erf (approximate='none', the default) or the tanh formula; gradient NaN at ±inf; "
