@@ -190,12 +190,13 @@ def mse_loss_forward(x: Array, t: Array, reduction: str = "mean") -> tuple[Array
 
 
 def mse_loss_backward(cache: LossCache, dout: Array) -> dict[str, Array]:
-    # torch: (x - t) * (2 / N) * dout, in that order: 2 (x - t) may overflow where the gradient does not.
+    # torch: norm * (x - t) * dout, each product rounded to the dtype, norm = 2 / N converted to it first:
+    # x - t may overflow (float16 max - (-max)) where 2 (x - t) / N would not.
     g = _upstream("mse_loss", dout, cache, divide=False)
-    norm = 2 / max(_count(cache.reduction, cache.x.shape), 1)
+    norm = _stored(np.asarray(2 / max(_count(cache.reduction, cache.x.shape), 1)), cache.dtype)
     with np.errstate(**_IEEE):
-        dx = _stored((cache.x - cache.t) * norm, cache.dtype) * g
-        dt = _stored((cache.t - cache.x) * norm, cache.dtype) * g
+        dx = _stored(norm * _stored(cache.x - cache.t, cache.dtype), cache.dtype) * g
+        dt = _stored(norm * _stored(cache.t - cache.x, cache.dtype), cache.dtype) * g
     return {"dx": down(dx, cache.dtype), "dt": down(dt, cache.dtype)}
 
 
