@@ -234,6 +234,54 @@ def _huge_inputs(ctx) -> None:
                         oracle="nn.BatchNorm, x = ±0.95 sqrt(max)")
 
 
+def _huge_eval(ctx) -> None:
+    """Finite values whose products or sums overflow, one term each (so the result does not depend on an
+    order of summation), in eval mode on a batch of one: per channel, x - running_mean beyond max, xhat *
+    weight beyond max, + bias beyond max, dout * weight, dout * weight * invstd (running_var = 0) and
+    dout * xhat beyond max. out and every gradient against nn.BatchNorm (inf where it overflows),
+    warning-free, in float32 and float64."""
+    fwd, bwd = ctx.impl.get("batch_norm_forward"), ctx.impl.get("batch_norm_backward")
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        big = float(dt.finfo.max)
+        big_x, big_w = (1e3, 1e36) if name == "float32" else (1e10, 1e300)  # x * w = 1e39 / 1e310
+        arrays = {
+            "x": cast(np.array([[0.75 * big, big_x, 1.0, 0.5, 3.0, 4.0]]), dt),
+            "weight": cast(np.array([1.0, big_w, 0.5 * big, 4.0, 1.0, 1 / 16]), dt),
+            "bias": cast(np.array([0.0, 0.0, 0.75 * big, 0.0, 0.5, 0.0]), dt),
+            "running_mean": cast(np.array([-0.75 * big, 0.0, 0.0, 0.0, 3.0, 0.0]), dt),
+            "running_var": cast(np.array([1.0, 1.0, 1.0, 1.0, 0.0, 1.0]), dt),
+        }
+        dout = cast(np.array([[1.5, -2.0, 1.0, 0.5 * big, 0.01 * big, -0.5 * big]]), dt)
+        (out, _, _), cache = fwd(**arrays, training=False)
+        got = {"out": out, **bwd(cache, dout)}
+        t = {k: to_torch(v, requires_grad=k in ("x", "weight", "bias")) for k, v in arrays.items()}
+        t_out = torch_batch_norm(**t, training=False)[0]
+        t_grads = torch.autograd.grad(t_out, [t["x"], t["weight"], t["bias"]], to_torch(dout))
+        want = {"out": to_numpy(t_out)}
+        want.update({f"d{k}": to_numpy(g) for k, g in zip(("x", "weight", "bias"), t_grads, strict=True)})
+        for k, w in want.items():
+            ctx.compare(k, got[k], w, dt, dt.default_tol, arrays, signed_zeros=False,
+                        oracle="nn.BatchNorm (eval), finite values overflowing")
+
+
+def _momentum_outside(ctx) -> None:
+    """momentum -1 and 2.5 (torch takes any float) with running statistics near ±0.75 max: the update
+    ``(1 - m) * running + m * stat`` overflows in one term, inf as in nn.BatchNorm, warning-free."""
+    fwd = ctx.impl.get("batch_norm_forward")
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        big = 0.75 * float(dt.finfo.max)
+        arrays = {"x": cast(np.array([[1.0, 2.0], [3.0, -1.0]]), dt),
+                  "running_mean": cast(np.array([big, -big]), dt), "running_var": cast(np.array([big, 1.0]), dt)}
+        for momentum in (-1.0, 2.5):
+            (_, mean, var), _ = fwd(**arrays, momentum=momentum)
+            t = torch_batch_norm(**{k: to_torch(a) for k, a in arrays.items()}, momentum=momentum)
+            for what, got, want in (("running_mean", mean, t[1]), ("running_var", var, t[2])):
+                ctx.compare(what, got, to_numpy(want), dt, dt.default_tol, arrays,
+                            oracle=f"nn.BatchNorm momentum={momentum}")
+
+
 register(
     OpSpec(
         name="batch_norm",
@@ -266,6 +314,8 @@ register(
             Property("untracked", _untracked, "running_mean = running_var = None"),
             Property("nonfinite_buffers", _nonfinite_buffers, "running statistics holding ±inf and NaN"),
             Property("huge_inputs", _huge_inputs, "x whose squared deviations sum beyond max"),
+            Property("huge_eval", _huge_eval, "finite x, buffers, weight, bias and dout whose products overflow"),
+            Property("momentum_outside", _momentum_outside, "momentum outside [0, 1] with huge running statistics"),
         ),
         relations=(
             per_sample("x", "out", variant="eval"),  # running statistics: each sample on its own
@@ -312,6 +362,25 @@ def _ln_call(x_shape, normalized_shape, **arrays):
     return lambda rng: ((np.ones(x_shape), normalized_shape), arrays)
 
 
+def _infinite_weight(ctx) -> None:
+    """A weight holding +inf and -inf (torch takes it) on rows of five consecutive integers (torch's running
+    mean is then exact): where x equals the mean, xhat = 0 and the output is 0 * inf = NaN, elsewhere ±inf;
+    out against F.layer_norm, warning-free, in float32 and float64. Not float16/bfloat16: torch forms
+    ``x * rstd - mean * rstd`` there, -6e-8 at the mean, so -inf. Not batch/group norm: their kernels fold
+    the weight into ``x * a + (b - mean * a)``, inf - inf = NaN on the whole channel."""
+    fwd = ctx.impl.get("layer_norm_forward")
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        arrays = {
+            "x": cast(np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [5.0, 1.0, 2.0, 4.0, 3.0]]), dt),
+            "weight": cast(np.array([np.inf, 0.5, np.inf, -np.inf, 2.0]), dt),
+            "bias": cast(np.array([0.5, 1.0, -1.0, 0.0, 0.25]), dt),
+        }
+        out, _ = fwd(arrays["x"], (5,), arrays["weight"], arrays["bias"])
+        want = torch_layer_norm(to_torch(arrays["x"]), (5,), to_torch(arrays["weight"]), to_torch(arrays["bias"]))
+        ctx.compare("out", out, to_numpy(want), dt, dt.default_tol, arrays, oracle="F.layer_norm, weight ±inf")
+
+
 register(
     OpSpec(
         name="layer_norm",
@@ -331,6 +400,7 @@ register(
         reduces=True,
         allowance=NORM_ALLOWANCE,
         finite_dout={"*": NORM_INFINITE_DOUT},
+        properties=(Property("infinite_weight", _infinite_weight, "a weight holding ±inf, xhat = 0 somewhere"),),
         bad_inputs=(
             BadInput("shape_mismatch", _ln_call((2, 5), (4,)), ValueError, r"\(4,\).*\(2, 5\)"),
             BadInput("shape_too_long", _ln_call((5,), (1, 5)), ValueError, r"\(1, 5\).*\(5,\)"),
