@@ -184,18 +184,94 @@ def _reductions(**options) -> tuple:
     return tuple(_variant(r, s, **options) for r, s in (("none", ELEMENTWISE), ("mean", MEANS), ("sum", SUMS)))
 
 
-_loss("mse_loss", F.mse_loss, _regression, REGRESSION, _reductions(), doc="(x - t)^2; gradient 2 (x - t)")
-_loss("l1_loss", F.l1_loss, _regression, REGRESSION, _reductions(), doc="|x - t|; abs'(0) = abs'(NaN) = 0 as in torch")
+def _zero_signs(name: str, torch_fn, *options: dict):
+    """A property: the gradients of a regression loss are elementwise (each term's, times dout or dout / N)
+    even when the loss reduces, so the sign of a zero gradient is torch's, which the generic checks leave
+    free for ops that reduce. Ties x == t (±0 among them), douts of both signs and ±0 ('none'), and a
+    positive, negative and ±0 dout for 'mean'/'sum': dx and dt against torch with zero signs, float32,
+    float64 and float16. (torch's l1_loss is abs(x - t) in tensor ops, so dt = -dx: -0 where dx is +0;
+    the fused kernels of the others evaluate the slope at t - x: +0 for a positive dout.)"""
+    x = np.array([[0.5, 0.5, -1.0, 2.0], [0.5, 1.0, -1.0, 0.0], [0.0, -0.0, 3.0, 1.5]])
+    t = np.array([[0.5, 0.5, -1.0, 1.5], [1.0, 0.5, -0.5, 0.0], [-0.0, 0.0, 3.0, 1.5]])
+    douts = (("none", np.array([[1.0, -1.0, 0.0, -0.0], [2.0, -2.0, -0.0, 0.5], [1.0, -1.0, 0.5, -0.0]])),
+             ("mean", np.array(1.0)), ("mean", np.array(-1.0)), ("sum", np.array(-0.0)), ("sum", np.array(0.0)))
+
+    def check(ctx) -> None:
+        fwd, bwd = ctx.impl.get(f"{name}_forward"), ctx.impl.get(f"{name}_backward")
+        for dt_name in ("float16", "float32", "float64"):
+            dt = DTYPES[dt_name]
+            arrays = {"x": cast(x, dt), "t": cast(t, dt)}
+            for opts in options or ({},):
+                for reduction, dout in douts:
+                    grads = bwd(fwd(**arrays, reduction=reduction, **opts)[1], cast(dout, dt))
+                    tx, tt = (torch.from_numpy(a).requires_grad_() for a in arrays.values())
+                    out = torch_fn(tx, tt, reduction=reduction, **opts)
+                    want = torch.autograd.grad(out, [tx, tt], torch.from_numpy(cast(dout, dt)))
+                    for k, w in zip(("dx", "dt"), want, strict=True):
+                        ctx.compare(k, grads[k], w.numpy(), dt, dt.default_tol, arrays,
+                                    oracle=f"torch {name}({opts}, reduction={reduction!r}), dout {dout.ravel()[:2]}")
+
+    return (Property("zero_signs", check, "the signs of zero gradients at ties x == t, for every dout sign"),)
+
+
+def _edge_case(name: str, torch_fn, label: str, doc: str, draw):
+    """A property: ``draw(dtype name) -> (x, t, options)`` in float32 and float64, reduction 'none' with a
+    dout of ones: out, dx and dt against torch."""
+
+    def check(ctx) -> None:
+        fwd, bwd = ctx.impl.get(f"{name}_forward"), ctx.impl.get(f"{name}_backward")
+        for dt_name in ("float32", "float64"):
+            dt = DTYPES[dt_name]
+            x, t, opts = draw(dt_name)
+            arrays = {"x": cast(x, dt), "t": cast(t, dt)}
+            out, cache = fwd(**arrays, reduction="none", **opts)
+            got = {"out": out, **bwd(cache, np.ones_like(out))}
+            tx, tt = (torch.from_numpy(a).requires_grad_() for a in arrays.values())
+            t_out = torch_fn(tx, tt, reduction="none", **opts)
+            t_dx, t_dt = torch.autograd.grad(t_out, [tx, tt], torch.ones_like(t_out))
+            for k, w in (("out", t_out.detach()), ("dx", t_dx), ("dt", t_dt)):
+                ctx.compare(k, got[k], w.numpy(), dt, dt.default_tol, arrays, oracle=f"torch {name}({opts})")
+
+    return Property(label, check, doc)
+
+
+def _huge_beta(dt_name: str):
+    """|x - t| == beta exactly with beta = 2^100 (float32) / 2^600 (float64): torch's linear branch gives
+    beta / 2; the quadratic one, equal in exact arithmetic, overflows in 0.5 z z before / beta."""
+    beta = 2.0**100 if dt_name == "float32" else 2.0**600
+    x, t = np.array([beta, -beta, 0.5 * beta, 0.25 * beta, 3.0]), np.array([0.0, 0.0, -0.5 * beta, -0.25 * beta, 1.0])
+    return x, t, {"beta": beta}
+
+
+def _infinite_delta(dt_name: str):
+    """delta = inf (torch takes it): quadratic for every finite x - t, and at x - t = ±inf torch's linear
+    branch delta (z - delta / 2) = inf (inf - inf) = NaN; NaN for inf - inf too."""
+    return np.array([np.inf, -np.inf, 1.0, 3.0, np.inf]), np.array([0.0, 0.0, 1.0, -2.0, np.inf]), {"delta": np.inf}
+
+
+_loss("mse_loss", F.mse_loss, _regression, REGRESSION, _reductions(), doc="(x - t)^2; gradient 2 (x - t)",
+      properties=_zero_signs("mse_loss", F.mse_loss))
+_loss("l1_loss", F.l1_loss, _regression, REGRESSION, _reductions(), doc="|x - t|; abs'(0) = abs'(NaN) = 0 as in torch",
+      properties=_zero_signs("l1_loss", F.l1_loss))
 _loss(
     "smooth_l1_loss", F.smooth_l1_loss, _regression, REGRESSION,
     (_variant("none", ELEMENTWISE, beta=0.5), _variant("mean", MEANS), _variant("sum", SUMS, beta=0.0)),
     bad=(BadInput("beta", _call(beta=-1.0), ValueError, "beta must be non-negative"),),
+    properties=(
+        *_zero_signs("smooth_l1_loss", F.smooth_l1_loss, {"beta": 0.5}, {"beta": 0.0}),
+        _edge_case("smooth_l1_loss", F.smooth_l1_loss, "huge_beta", "|x - t| == beta near the top of the range",
+                   _huge_beta),
+    ),
     doc="quadratic below beta; beta = 0 is l1_loss, whose gradient at NaN is 0 (smooth_l1's is NaN)",
 )
 _loss(
     "huber_loss", F.huber_loss, _regression, REGRESSION,
     (_variant("none", ELEMENTWISE, delta=0.5), _variant("mean", MEANS), _variant("sum", SUMS, delta=2.0)),
     bad=tuple(BadInput(f"delta={d:g}", _call(delta=d), ValueError, "delta must be positive") for d in (0.0, -1.0)),
+    properties=(
+        *_zero_signs("huber_loss", F.huber_loss, {"delta": 0.5}),
+        _edge_case("huber_loss", F.huber_loss, "infinite_delta", "delta = inf, x - t = ±inf", _infinite_delta),
+    ),
     doc="quadratic below delta, slope delta above",
 )
 
