@@ -296,6 +296,33 @@ def _weight_bad(name: str) -> tuple[BadInput, ...]:
                  rf"input: float64, {name}: float32$"),
     )
 
+def _float16_weight_edge(ctx) -> None:
+    """float16 weights that take a term or gradient just past 65504 only as torch rounds it: torch's kernel
+    rounds every step in float16 (the term ``r(r(t - 1) * -100)`` at p = 1, ``r(100 t)`` at p = 0, the
+    difference of the two rounded logs' products otherwise), then multiplies by the weight as a float16
+    tensor, then divides by N for 'mean'. Terms 99.0 * 662, 43.69 * 1500 and 2.078 * 31536, and the
+    gradient 2 * 40000 (p = 0.5, t = 0), overflow to inf although the products of the unrounded values
+    (98.94 * 662, 43.68 * 1500, 2.0772 * 31536, then 80000 / 4) do not; out, dp and dt against torch
+    for every reduction."""
+    fwd, bwd = ctx.impl.get("binary_cross_entropy_forward"), ctx.impl.get("binary_cross_entropy_backward")
+    dt = DTYPES["float16"]
+    arrays = {
+        "p": cast(np.array([1.0, 0.0, 0.08404541015625, 0.5, 0.5]), dt),
+        "t": cast(np.array([679 / 2**16, 1789 / 4096, 0.83251953125, 0.0, 0.25]), dt),
+        "weight": cast(np.array([662.0, 1500.0, 31536.0, 40000.0, 1.0]), dt),
+    }
+    for reduction in ("none", "mean", "sum"):
+        out, cache = fwd(**arrays, reduction=reduction)
+        dout = cast(np.ones_like(out), dt)
+        got = {"out": out, **bwd(cache, dout)}
+        tp, tt = (torch.from_numpy(arrays[k]).requires_grad_() for k in ("p", "t"))
+        t_out = F.binary_cross_entropy(tp, tt, torch.from_numpy(arrays["weight"]), reduction=reduction)
+        t_dp, t_dt = torch.autograd.grad(t_out, [tp, tt], torch.from_numpy(dout))
+        for k, w in (("out", t_out.detach()), ("dp", t_dp), ("dt", t_dt)):
+            ctx.compare(k, got[k], w.numpy(), dt, dt.default_tol, arrays,
+                        oracle=f"F.binary_cross_entropy(reduction={reduction!r}), float16 weight")
+
+
 _loss(
     "binary_cross_entropy", F.binary_cross_entropy, _probabilities, ("normal", "wide", "kink", "subnormal"),
     (_variant("mean", MEANS), _variant("none", ELEMENTWISE, "weight"), _variant("sum", SUMS, "weight")),
@@ -304,6 +331,7 @@ _loss(
         _not_probability("p", 1.5), _not_probability("p", -0.25), _not_probability("p", np.nan),
         _not_probability("t", 2.0), _WEIGHT_SHAPE, *_weight_bad("weight"),
     ),
+    properties=(Property("float16_weight_edge", _float16_weight_edge, "float16 weighted terms overflow as torch's"),),
     doc="logs clamped at -100; dp = (p - t) / max((1 - p) p, 1e-12 in the dtype: 0 in float16); dt = -logit(p)",
 )
 _loss(
@@ -340,6 +368,26 @@ def _batchmean_overflow(ctx) -> None:
     ctx.compare("out", out, want.numpy(), dt, dt.default_tol, arrays, oracle="F.kl_div(reduction='batchmean')")
 
 
+def _float16_intermediates(ctx) -> None:
+    """float16 with reduction 'none': F.kl_div's tensor ops round each intermediate to float16, so exp(12)
+    is inf and inf * (t - x) at a tie x == t = 12 is NaN (log_target), and xlogy(t, t) = t * x = inf at
+    t = 10000, x = 9.211 make inf - inf = NaN, where the exact values are finite; out, dx and dt against
+    torch."""
+    fwd, bwd = ctx.impl.get("kl_div_forward"), ctx.impl.get("kl_div_backward")
+    dt = DTYPES["float16"]
+    arrays = {"x": cast(np.array([12.0, 12.0, -1.0, 9.2109375, 3.0]), dt),
+              "t": cast(np.array([12.0, 11.0, 12.0, 10000.0, 0.5]), dt)}
+    dout = cast(np.array([1.0, -0.5, 2.0, 1.0, 0.25]), dt)
+    for log_target in (True, False):
+        out, cache = fwd(**arrays, reduction="none", log_target=log_target)
+        got = {"out": out, **bwd(cache, dout)}
+        tx, tt = (torch.from_numpy(a).requires_grad_() for a in arrays.values())
+        t_out = _kl_div(tx, tt, reduction="none", log_target=log_target)
+        t_dx, t_dt = torch.autograd.grad(t_out, [tx, tt], torch.from_numpy(dout))
+        for k, w in (("out", t_out.detach()), ("dx", t_dx), ("dt", t_dt)):
+            ctx.compare(k, got[k], w.numpy(), dt, dt.default_tol, arrays, oracle=f"F.kl_div(log_target={log_target})")
+
+
 _loss(
     "kl_div", _kl_div, _log_probabilities, ("normal", "wide", "kink", "nonfinite", "overflow"),
     (
@@ -347,7 +395,10 @@ _loss(
         _variant("sum", SUMS), _variant("none", ELEMENTWISE, log_target=True),
     ),
     bad=(BadInput("reduction_batch", _call(reduction="batch"), ValueError, "'batchmean'"),),
-    properties=(Property("batchmean_overflow", _batchmean_overflow, "float16: the sum rounded before / N"),),
+    properties=(
+        Property("batchmean_overflow", _batchmean_overflow, "float16: the sum rounded before / N"),
+        Property("float16_intermediates", _float16_intermediates, "float16 intermediates overflowing to inf"),
+    ),
     doc="xlogy(t, t) - t x (gradient wrt t NaN at t = 0, as torch's), or exp(t) (t - x) with log_target; "
     "'batchmean' divides the sum by x.shape[0]",
 )
