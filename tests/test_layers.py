@@ -390,6 +390,7 @@ class InitCase:
     twin: Callable  # () -> the torch module with its default initialisation, in float32
     scale: Callable  # torch module -> {reference parameter name: ("uniform", bound) or ("normal", std)}
     zero: tuple[str, int] | None = None  # (parameter, row) that torch initialises to zero
+    unset: tuple[str, ...] = ()  # results of a forward a fresh layer holds as None (none has run yet)
 
 
 def kaiming_bound(w: torch.Tensor) -> float:
@@ -411,7 +412,8 @@ INIT = [
              lambda: nn.Conv2d(6, 40, 3, groups=2), linear_scales),
     InitCase("LSTM", lambda L, rng: L.LSTM(5, 20, rng, num_layers=2, bidirectional=True, dtype=np.float32),
              lambda: nn.LSTM(5, 20, num_layers=2, bidirectional=True),
-             lambda m: {name: ("uniform", 1 / np.sqrt(m.hidden_size)) for name, _ in m.named_parameters()}),
+             lambda m: {name: ("uniform", 1 / np.sqrt(m.hidden_size)) for name, _ in m.named_parameters()},
+             unset=("h_n", "c_n")),
     InitCase("Embedding", lambda L, rng: L.Embedding(300, 40, rng, padding_idx=3, dtype=np.float32),
              lambda: nn.Embedding(300, 40, padding_idx=3), lambda m: {"W": ("normal", 1.0)}, zero=("W", 3)),
 ]
@@ -440,7 +442,8 @@ def init_problems(a: np.ndarray, kind: str, scale: float) -> list[str]:
 @pytest.mark.parametrize("op", [c.name for c in INIT])
 def test_layer_init(ctx, op):
     """A layer's parameters follow torch's default initialisation for its module (the same bounds and
-    moments, checked on torch's own draws too), in the dtype asked for, with torch's shapes."""
+    moments, checked on torch's own draws too), in the dtype asked for, with torch's shapes; the results
+    of a forward it keeps (the LSTM's h_n, c_n) are None until one runs."""
     case = {c.name: c for c in INIT}[op]
     layer = case.build(layers(), ctx.rng)
     torch.manual_seed(int(ctx.rng.integers(2**31)))
@@ -467,6 +470,9 @@ def test_layer_init(ctx, op):
                          [f"  {p}" for p in problems])
     if set(scales) != set(layer.params):
         ctx.fail("params", f"are {sorted(layer.params)}, torch's module has {sorted(scales)}")
+    for name in case.unset:
+        value = getattr(layer, name, "missing")
+        expect(ctx, name, value is None, f"is {value!r} before the first forward, expected None")
 
 
 # -- the container ---------------------------------------------------------------------------------
