@@ -74,6 +74,36 @@ def _keep_fraction(op: str):
     return Property("keep_fraction", check, f"seeded Generator: kept fraction = 1 - p within {Z_FALSE_ALARM} sigma")
 
 
+class _GridGenerator(np.random.Generator):
+    """A Generator whose ``random()`` returns given draws (its other methods are a seeded PCG64's)."""
+
+    def __init__(self, draws: np.ndarray) -> None:
+        super().__init__(np.random.PCG64(0))
+        self.draws = draws
+
+    def random(self, size=None, dtype=np.float64, out=None):
+        return self.draws.reshape(size)
+
+
+def _keep_exact(op: str):
+    """Keep probability exactly 1 - p, not 1 - p - 2^-53: a Generator whose random() draws are the grid
+    k / 64 (k = 0..63, shuffled), a uniform distribution in small, must keep exactly 64 (1 - p) of 64 for
+    p in {0.25, 0.5, 0.75}. Either exact convention passes (keep iff u >= p, the harness's sampler's, or
+    torch's bernoulli(1 - p), keep iff u < 1 - p); u > p misses the draw u = p."""
+
+    def check(ctx) -> None:
+        fwd = ctx.impl.get(f"{op}_forward")
+        shape = (4, 16, 1, 1) if op == "dropout2d" else (64,)
+        for p in (0.25, 0.5, 0.75):
+            rng = _GridGenerator(ctx.rng.permutation(64) / 64)
+            out, _ = fwd(np.ones(shape), p=p, rng=rng)
+            kept = int(np.count_nonzero(out))
+            if kept != 64 * (1 - p):
+                ctx.fail("keep_exact", f"p={p}: the draws k / 64 (k = 0..63) kept {kept}, expected {64 * (1 - p):.0f}")
+
+    return Property("keep_exact", check, "draws on the grid k / 64: exactly 64 (1 - p) of 64 kept")
+
+
 def _torch_kernel(op: str, torch_fn):
     """torch's real kernel, its mask read back by running it on ones with the same seed (and the same
     strides: torch draws the mask in memory order), against the reference given that mask."""
@@ -137,7 +167,7 @@ for _op, _fn, _shapes, _extra, _doc in (
                          r"mask has shape \(2, 1\)"),
             )
             + _extra,
-            properties=(_keep_fraction(_op), _torch_kernel(_op, _fn)),
+            properties=(_keep_fraction(_op), _keep_exact(_op), _torch_kernel(_op, _fn)),
             highprec=getattr(hp, _op),
             elementwise=_op == "dropout",  # its keep-mask has x's shape; dropout2d's is per channel
             aliases=IDENTITY_ALIASES,
