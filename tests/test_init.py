@@ -241,3 +241,48 @@ def test_init_empty(name, request):
         if not isinstance(x, np.ndarray) or x.shape != shape or x.dtype != np.float32:
             got = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
             ctx.fail(f"{name}({shape})", f"is {got}, expected an empty float32 array of shape {shape}")
+
+
+class EdgeGenerator(np.random.Generator):
+    """A Generator whose ``uniform(-bound, bound)`` returns the edge draws: -bound itself (the low end
+    is drawn), the largest float64 below bound and its negative, and 0, repeated to the size asked for.
+    Other calls go to a seeded PCG64; ``asked`` records the (low, high) of each uniform call."""
+
+    def __init__(self, bound: float) -> None:
+        super().__init__(np.random.PCG64(0))
+        below = float(np.nextafter(bound, 0.0))
+        self.bound, self.draws, self.asked = bound, np.array([-bound, below, -below, 0.0]), []
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        self.asked.append((low, high))
+        if (low, high) != (-self.bound, self.bound):
+            return super().uniform(low, high, size)
+        return np.resize(self.draws, size)
+
+
+# bound = sqrt(6 / 20) = 0.5477...; sqrt(3) sqrt(1/3) / sqrt(16) = 0.24999999999999997 (nn.Linear(16, .)'s
+# default weights): both round up in float16 and float32, so a draw just below the bound rounds past it.
+EDGES = [("xavier_uniform", (10, 10), {}), ("kaiming_uniform", (8, 16), {"a": math.sqrt(5)})]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize(("name", "shape", "kw"), [pytest.param(*e, id=_init_id(*e, "")) for e in EDGES])
+def test_uniform_edges(name, shape, kw, dtype, request):
+    """The draws at the edges of U(-bound, bound), rounded to the dtype and clamped to the largest value
+    L of the dtype not above the bound: -bound gives -L (in float64 -bound itself, the bound being exact),
+    the largest float64 below the bound gives L even where it rounds past the bound (float16/float32 here),
+    so every value is within ±bound and the extremes are ±L."""
+    ctx = make_ctx(request, name, dtype)
+    bound = expected_scale(name, shape, kw)
+    rng = EdgeGenerator(bound)
+    x = ctx.impl.get(name)(shape, **kw, rng=rng, dtype=np.dtype(dtype))
+    if (-bound, bound) not in rng.asked:
+        pytest.skip(f"the implementation does not draw with Generator.uniform(-bound, bound): {rng.asked}")
+    top = np.asarray(bound).astype(dtype)
+    top = np.nextafter(top, top.dtype.type(0)) if float(top) > bound else top  # L
+    expected = np.clip(np.resize(rng.draws, shape).astype(dtype), -top, top)
+    bad = np.flatnonzero(x.ravel() != expected.ravel())
+    if bad.size:
+        i = bad[0]
+        ctx.fail("edge draws", f"{bad.size} of {x.size} differ: the draw {rng.draws[i % 4]!r} gave {x.ravel()[i]!r}, "
+                 f"expected {expected.ravel()[i]!r} (bound {bound!r}, largest {dtype} value not above it {top!r})")
