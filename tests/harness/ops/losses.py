@@ -214,23 +214,26 @@ def _zero_signs(name: str, torch_fn, *options: dict):
     return (Property("zero_signs", check, "the signs of zero gradients at ties x == t, for every dout sign"),)
 
 
-def _edge_case(name: str, torch_fn, label: str, doc: str, draw):
-    """A property: ``draw(dtype name) -> (x, t, options)`` in float32 and float64, reduction 'none' with a
+def _edge_case(name: str, torch_fn, label: str, doc: str, draw, dtypes=("float32", "float64"),
+               reductions=("none",)):
+    """A property: ``draw(dtype name) -> (x, t, options)`` in each of ``dtypes`` and ``reductions`` with a
     dout of ones: out, dx and dt against torch."""
 
     def check(ctx) -> None:
         fwd, bwd = ctx.impl.get(f"{name}_forward"), ctx.impl.get(f"{name}_backward")
-        for dt_name in ("float32", "float64"):
+        for dt_name in dtypes:
             dt = DTYPES[dt_name]
             x, t, opts = draw(dt_name)
             arrays = {"x": cast(x, dt), "t": cast(t, dt)}
-            out, cache = fwd(**arrays, reduction="none", **opts)
-            got = {"out": out, **bwd(cache, np.ones_like(out))}
-            tx, tt = (torch.from_numpy(a).requires_grad_() for a in arrays.values())
-            t_out = torch_fn(tx, tt, reduction="none", **opts)
-            t_dx, t_dt = torch.autograd.grad(t_out, [tx, tt], torch.ones_like(t_out))
-            for k, w in (("out", t_out.detach()), ("dx", t_dx), ("dt", t_dt)):
-                ctx.compare(k, got[k], w.numpy(), dt, dt.default_tol, arrays, oracle=f"torch {name}({opts})")
+            for reduction in reductions:
+                out, cache = fwd(**arrays, reduction=reduction, **opts)
+                got = {"out": out, **bwd(cache, np.ones_like(out))}
+                tx, tt = (torch.from_numpy(a).requires_grad_() for a in arrays.values())
+                t_out = torch_fn(tx, tt, reduction=reduction, **opts)
+                t_dx, t_dt = torch.autograd.grad(t_out, [tx, tt], torch.ones_like(t_out))
+                for k, w in (("out", t_out.detach()), ("dx", t_dx), ("dt", t_dt)):
+                    ctx.compare(k, got[k], w.numpy(), dt, dt.default_tol, arrays,
+                                oracle=f"torch {name}({opts}, reduction={reduction!r})")
 
     return Property(label, check, doc)
 
@@ -249,8 +252,17 @@ def _infinite_delta(dt_name: str):
     return np.array([np.inf, -np.inf, 1.0, 3.0, np.inf]), np.array([0.0, 0.0, 1.0, -2.0, np.inf]), {"delta": np.inf}
 
 
+def _difference_overflow(dt_name: str):
+    """x - t beyond the dtype's max (max - (-max)) where 2 (x - t) / N is not: torch rounds x - t first,
+    so the gradient is ±inf (the loss inf) for every reduction."""
+    big = float(np.finfo(dt_name).max)
+    return np.array([big, -big, 1.0, 0.5]), np.array([-big, big, 0.5, -0.0]), {}
+
+
 _loss("mse_loss", F.mse_loss, _regression, REGRESSION, _reductions(), doc="(x - t)^2; gradient 2 (x - t)",
-      properties=_zero_signs("mse_loss", F.mse_loss))
+      properties=(*_zero_signs("mse_loss", F.mse_loss),
+                  _edge_case("mse_loss", F.mse_loss, "difference_overflow", "x - t past the dtype's max",
+                             _difference_overflow, ("float16", "float32"), ("none", "mean", "sum"))))
 _loss("l1_loss", F.l1_loss, _regression, REGRESSION, _reductions(), doc="|x - t|; abs'(0) = abs'(NaN) = 0 as in torch",
       properties=_zero_signs("l1_loss", F.l1_loss))
 _loss(
