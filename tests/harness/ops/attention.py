@@ -225,6 +225,60 @@ def _sdpa_infinite_dout(ctx) -> None:
                             signed_zeros=False, oracle=f"torch autograd, dout holding ±inf and 0 ({variant.label})")
 
 
+def _sdpa_nonfinite_inputs(ctx) -> None:
+    """q, k and v holding NaN and ±inf (the op's families are finite, so test_extreme does not reach it):
+    out against torch, warning-free (-inf + inf and inf * 0 in the scores), for each variant and shape in
+    float32 and float64."""
+    fwd = ctx.impl.get(f"{SDPA}_forward")
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        for variant in SDPA_VARIANTS:
+            for shape in SDPA_SHAPES[variant.label]:
+                arrays = _sdpa_sample(ctx.rng, dt, shape, "normal", variant, None)
+                arrays |= {k: nonfinite(ctx.rng, arrays[k].shape, dt, None) for k in "qkv"}
+                out, _ = fwd(**arrays, **variant.options)
+                t = {k: to_torch(a) for k, a in arrays.items()}
+                ctx.compare("out", out, to_numpy(torch_sdpa(**t, **variant.options)), dt, dt.default_tol, arrays,
+                            signed_zeros=False, oracle=f"F.scaled_dot_product_attention, NaN/±inf in q, k, v "
+                            f"({variant.label or 'default'}, {shape})")
+
+
+def _one_max_facing(rng, a: np.ndarray, other: np.ndarray, dt) -> np.ndarray:
+    """``a`` with one element at ±max, in a column e whose entries in ``other`` (the same batch) include
+    one beyond ±1: the sums it takes part in (over e, against ``other``) each have exactly one huge term,
+    which overflows against those entries, so their values do not depend on the order of summation."""
+    a = a.copy()
+    at = np.unravel_index(rng.integers(a.size), a.shape)
+    columns = np.flatnonzero((np.abs(other[at[:-2]]) > 1).any(axis=0))
+    a[(*at[:-1], rng.choice(columns))] = rng.choice([-1.0, 1.0]) * float(dt.finfo.max)
+    return a
+
+
+def _sdpa_one_max(ctx) -> None:
+    """Finite overflows, warning-free: (a) q with one ±max element (scale 1: torch scales q and k by
+    sqrt(scale) each before q k^T, the reference q k^T after, so only scale 1 overflows the same products),
+    out against torch; (b) a dout with one ±max element, its products with v overflowing in dout v^T:
+    every gradient against torch autograd. In float32 and float64, 2-D and 3-D (math kernel)."""
+    fwd, bwd = ctx.impl.get(f"{SDPA}_forward"), ctx.impl.get(f"{SDPA}_backward")
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        for shape in ((3, 4), (2, 3, 4)):
+            arrays = _sdpa_sample(ctx.rng, dt, shape, "normal", SDPA_VARIANTS[0], None)
+            huge = arrays | {"q": _one_max_facing(ctx.rng, arrays["q"], arrays["k"], dt)}
+            out, _ = fwd(**huge, scale=1.0)
+            want = torch_sdpa(**{k: to_torch(a) for k, a in huge.items()}, scale=1.0)
+            ctx.compare("out", out, to_numpy(want), dt, dt.default_tol, huge, signed_zeros=False,
+                        oracle=f"F.scaled_dot_product_attention(scale=1), one ±max in q {shape}")
+            out, cache = fwd(**arrays)
+            dout = _one_max_facing(ctx.rng, cast(ctx.rng.standard_normal(out.shape), dt), arrays["v"], dt)
+            grads = bwd(cache, dout)
+            t = {k: to_torch(a, requires_grad=True) for k, a in arrays.items()}
+            t_grads = torch.autograd.grad(torch_sdpa(**t), list(t.values()), to_torch(dout))
+            for k, g in zip(t, t_grads, strict=True):
+                ctx.compare(f"d{k}", grads[f"d{k}"], to_numpy(g), dt, dt.default_tol, {**arrays, "dout": dout},
+                            signed_zeros=False, oracle=f"torch autograd, one ±max in dout {shape}")
+
+
 def _mask_grads(ctx) -> None:
     """Only a float attn_mask is differentiated: with a boolean mask or is_causal the backward returns
     dq, dk and dv alone, as torch gives a boolean mask no gradient."""
@@ -263,6 +317,8 @@ register(
             Property("dropout_rng", _dropout_rng, "dropout drawn from a seeded Generator: rng.random(shape) >= p"),
             Property("mask_grads", _mask_grads, "a boolean mask or is_causal gets no gradient"),
             Property("infinite_dout", _sdpa_infinite_dout, "a dout holding ±inf and 0, warning-free"),
+            Property("nonfinite_inputs", _sdpa_nonfinite_inputs, "NaN and ±inf in q, k and v"),
+            Property("one_max", _sdpa_one_max, "one ±max in q or dout: finite overflows, warning-free"),
         ),
         doc="F.scaled_dot_product_attention: boolean/additive broadcast masks (a fully masked row gives 0), "
         "is_causal, scale, dropout by an injected keep-mask (torch's math kernel); gradient for a float mask",
