@@ -572,6 +572,50 @@ def _nonfinite_inputs(ctx) -> None:
                             oracle=f"F.multi_head_attention_forward, NaN/±inf inputs ({variant.label or 'default'})")
 
 
+def _mha_one_max(ctx) -> None:
+    """Finite overflows in the out-projection, warning-free, each overflowing sum with exactly one huge
+    term, so its value does not depend on the order of summation. The value projection's bias is ±4, so
+    every head output is beyond ±1 and each product of it with ±max overflows (a finite huge product
+    would carry the heads' relative rounding error, which in float32 exceeds the tolerance where they
+    cancel): (a) out_proj_weight with one ±max entry (the rest of its row 0): out and weights against
+    torch; (b) out_proj_weight with a zero row and a dout with one ±max element in that row's output:
+    dout_proj_weight overflows, every gradient against torch autograd. Default variant, float32 and
+    float64."""
+    fwd, bwd = ctx.impl.get("multi_head_attention_forward"), ctx.impl.get("multi_head_attention_backward")
+    variant = MHA_VARIANTS[0]
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        big = float(dt.finfo.max)
+        for shape in MHA_SHAPES[""][:2]:
+            arrays = _mha_sample(ctx.rng, dt, shape, "normal", variant, None)
+            arrays["in_proj_bias"][2 * E :] = ctx.rng.choice([-4.0, 4.0], E)
+            row = ctx.rng.integers(E)
+            w = arrays["out_proj_weight"].copy()
+            w[row] = 0
+            w[row, ctx.rng.integers(E)] = ctx.rng.choice([-1.0, 1.0]) * big
+            huge = arrays | {"out_proj_weight": w}
+            (out, weights), _ = fwd(**huge, **variant.options)
+            t_out, t_weights = torch_mha(**{k: to_torch(a) for k, a in huge.items()}, **variant.options)
+            for what, got, want in (("out", out, t_out), ("attn_weights", weights, t_weights)):
+                ctx.compare(what, got, to_numpy(want), dt, dt.default_tol, huge, signed_zeros=False,
+                            oracle=f"F.multi_head_attention_forward, one ±max in out_proj_weight {shape}")
+            w[row] = 0
+            zero_row = arrays | {"out_proj_weight": w}
+            (out, weights), cache = fwd(**zero_row, **variant.options)
+            dout = cast(ctx.rng.standard_normal(out.shape), dt)
+            dout[(*np.unravel_index(ctx.rng.integers(out.size // E), out.shape[:-1]), row)] = (
+                ctx.rng.choice([-1.0, 1.0]) * big
+            )
+            grads = bwd(cache, (dout, None))
+            t = {k: to_torch(a, requires_grad=True) for k, a in zero_row.items()}
+            names = [k for k in MHA_GRADS if k in t]
+            t_grads = torch.autograd.grad(torch_mha(**t, **variant.options)[0], [t[k] for k in names],
+                                          to_torch(dout))
+            for k, g in zip(names, t_grads, strict=True):
+                ctx.compare(f"d{k}", grads[f"d{k}"], to_numpy(g), dt, dt.default_tol, {**zero_row, "dout": dout},
+                            signed_zeros=False, oracle=f"torch autograd, one ±max in dout {shape}")
+
+
 def _mha_call(q=(3, 2, E), k=(4, 2, E), v=(4, 2, E), num_heads=2, **arrays):
     def build(rng):
         params = {"in_proj_weight": np.ones((3 * E, E)), "out_proj_weight": np.ones((E, E))}
@@ -668,6 +712,7 @@ register(
             Property("infinite_dout", _infinite_dout, "douts holding ±inf and 0, warning-free"),
             Property("one_mask", _one_mask, "one head; attn_mask alone, key_padding_mask alone"),
             Property("nonfinite_inputs", _nonfinite_inputs, "NaN and ±inf in query, key and value"),
+            Property("one_max", _mha_one_max, "one ±max in out_proj_weight or dout: finite overflows, warning-free"),
         ),
         doc="nn.MultiheadAttention (F.multi_head_attention_forward): packed or separate (kdim/vdim) "
         "in-projections, biases, key_padding_mask, attn_mask (bool or float, 2-D or per head), batch_first, "
