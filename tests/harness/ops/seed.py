@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from harness import highprec_ops as hp
 from harness.dtypes import DTYPES
 from harness.metamorphic import ShiftInvariance, per_sample
-from harness.oracle import torch_forward
+from harness.oracle import torch_forward, torch_grads
 from harness.registry import REGISTRY, BadInput, OpSpec, Property, Variant, register, same_shape_inputs
 from harness.values import FAMILIES, cast
 
@@ -240,6 +240,29 @@ def _rows_sum_edge(ctx) -> None:
     ctx.compare("out", out, expected, DTYPES["float64"], spec.tol(DTYPES["float64"]), inputs)
 
 
+def _saturated_infinite_dout(ctx) -> None:
+    """An infinite dout on finite logits whose softmax is exactly one-hot at each row's target (the
+    target's logit 1000 above the rest): ``y · sum(t) - t`` is exactly 0, so dx is ``±inf · 0 = NaN``
+    everywhere, as torch's, warning-free; index and one-hot targets, float32 and float64. (On a row that is
+    not saturated at its target torch gives NaN where ``dout (y - t)`` is ±inf: its backward forms
+    ``g - y · sum(g)`` from an infinite ``g``, so those rows are no oracle for an infinite dout.)"""
+    spec = REGISTRY["softmax_with_loss"]
+    fwd, bwd = ctx.impl.get(spec.forward_name), ctx.impl.get(spec.backward_name)
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        for kind in ("index", "onehot"):
+            variant = next(v for v in spec.variants if v.label == f"t={kind}")
+            labels = ctx.rng.integers(5, size=16)
+            x = cast(ctx.rng.standard_normal((16, 5)) + 1000 * np.eye(5)[labels], dt)
+            inputs = {"x": x, "t": labels if kind == "index" else cast(np.eye(5)[labels], dt)}
+            _, cache = fwd(inputs["x"], inputs["t"])
+            for sign in (1.0, -1.0):
+                dout = cast(np.array(sign * np.inf), dt)
+                want = torch_grads(spec, variant, inputs, {"out": dout})["x"]
+                ctx.compare("dx", bwd(cache, dout)["dx"], want, dt, spec.tol(dt), {**inputs, "dout": dout},
+                            oracle=f"torch autograd, dout {sign * np.inf}, saturated at the target (t={kind})")
+
+
 def _loss_sample(rng, dtype, shape, fam, variant, hints):
     x = FAMILIES[fam](rng, shape, dtype, hints)
     return {"x": x, "t": class_targets(rng, variant.sampling["target"], shape, dtype)}
@@ -274,7 +297,11 @@ register(
                      "probability target has dtype float32, but the input has dtype float64"),
         ),
         relations=(ShiftInvariance(),),
-        properties=(Property("rows_sum_edge", _rows_sum_edge, _rows_sum_edge.__doc__ or ""),),
+        properties=(
+            Property("rows_sum_edge", _rows_sum_edge, _rows_sum_edge.__doc__ or ""),
+            Property("saturated_infinite_dout", _saturated_infinite_dout, "an infinite dout on rows one-hot at the "
+                     "target: NaN as torch's, warning-free"),
+        ),
         highprec=hp.class_loss(wrt=("x",)),
         doc="the seed's combined layer; backward dout * (y · sum(t) - t) / N (y - t for rows summing to 1)",
     )
