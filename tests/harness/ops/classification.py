@@ -11,9 +11,11 @@ import numpy as np
 import torch.nn.functional as F
 
 from harness import highprec_ops as hp
+from harness.dtypes import DTYPES
 from harness.metamorphic import ShiftInvariance, per_sample
 from harness.ops.seed import LABEL_BAD, LOGITS, class_targets, target_call
-from harness.registry import Allowance, BadInput, OpSpec, Variant, register
+from harness.oracle import torch_forward, torch_grads
+from harness.registry import REGISTRY, Allowance, BadInput, OpSpec, Property, Variant, register
 from harness.values import FAMILIES, cast
 
 
@@ -129,6 +131,36 @@ _entry(
 
 # -- cross_entropy ----------------------------------------------------------------------------------
 
+def _zero_weight_smoothing(ctx) -> None:
+    """Label smoothing with a class weight of 0 (a class that does not count, as torch allows) where a
+    logit is -inf: the smoothing sum ``-sum(logp * weight)`` meets ``-inf * 0 = NaN`` on that row, as in
+    torch; out and dx against torch, warning-free, for each reduction, in float32 and float64 (the grid's
+    weights are positive; a zero one there would move the accuracy baseline of every family)."""
+    spec = REGISTRY["cross_entropy"]
+    fwd, bwd = ctx.impl.get(spec.forward_name), ctx.impl.get(spec.backward_name)
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        for reduction in ("mean", "sum", "none"):
+            variant = Variant(f"label_smoothing=0.1,reduction={reduction}",
+                              {"label_smoothing": 0.1, "reduction": reduction})
+            t = ctx.rng.integers(3, size=4)
+            zero = ctx.rng.choice(np.flatnonzero(np.arange(3) != t[0]))  # the first target counts: weight > 0
+            x = np.where(ctx.rng.random((4, 3)) < 0.3, -np.inf, ctx.rng.standard_normal((4, 3)))
+            x[np.arange(4), t] = ctx.rng.standard_normal(4)  # each target's logit finite
+            x[0, zero] = -np.inf
+            w = ctx.rng.uniform(0.25, 2.0, 3)
+            w[zero] = 0.0
+            inputs = {"x": cast(x, dt), "t": t, "weight": cast(w, dt)}
+            out, cache = spec.call(fwd, inputs, variant)
+            dout = cast(ctx.rng.standard_normal(np.shape(out)), dt)
+            shown = {**inputs, "dout": dout}
+            ctx.compare("out", out, torch_forward(spec, variant, inputs)["out"], dt, spec.tol(dt), shown,
+                        signed_zeros=False, oracle=f"F.cross_entropy, a zero class weight facing -inf ({reduction})")
+            ctx.compare("dx", bwd(cache, dout)["dx"], torch_grads(spec, variant, inputs, {"out": dout})["x"], dt,
+                        spec.tol(dt), shown, signed_zeros=False,
+                        oracle=f"torch autograd, a zero class weight facing -inf ({reduction})")
+
+
 _prob = np.full((4, 3), 1 / 3)
 _entry(
     "cross_entropy",
@@ -173,6 +205,8 @@ _entry(
     doc="via log-softmax; index targets (weight, ignore_index) or probabilities (differentiable), "
     "label smoothing, reductions, (N, C, d1, ...) inputs",
     highprec=hp.class_loss(),
+    properties=(Property("zero_weight_smoothing", _zero_weight_smoothing, "label smoothing, a zero class weight "
+                         "facing a -inf logit: NaN as torch's, warning-free"),),
     allowance=Allowance(5.0, "dx = (softmax(x) sum(t) - t) / N cancels where a probability target is close to the "
                         "softmax; torch forms it as exp(log_softmax) in its fused backward, the reference as "
                         "exp(x - max) / sum, so the two cancel different roundings (float32, probability targets: "
