@@ -279,6 +279,25 @@ def _sdpa_one_max(ctx) -> None:
                             signed_zeros=False, oracle=f"torch autograd, one ±max in dout {shape}")
 
 
+def _large_scores(ctx) -> None:
+    """Scores just above 2^(mantissa + 1), where the dtype's spacing is 2, each 2 apart and exact (scale
+    1, integer q and k; torch scales q and k by sqrt(scale) = 1): a boolean mask's kept entries must add
+    exactly 0 (any other bias rounds them, and the weights of nearby scores move far beyond the
+    tolerance). out against torch, in float32 and float64."""
+    fwd = ctx.impl.get(f"{SDPA}_forward")
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        base = 2.0 ** (dt.finfo.nmant + 1)
+        q = cast(np.array([[base + 2, 2.0], [base + 2, -2.0]]), dt)
+        k = cast(np.array([[1.0, 0.0], [1.0, -1.0], [1.0, -2.0], [1.0, 1.0]]), dt)  # scores base + 2 - 2j ...
+        v = cast(ctx.rng.standard_normal((4, 3)), dt)
+        mask = np.array([[True, True, True, False]] * 2)
+        out, _ = fwd(q, k, v, attn_mask=mask, scale=1.0)
+        want = torch_sdpa(to_torch(q), to_torch(k), to_torch(v), torch.from_numpy(mask), scale=1.0)
+        ctx.compare("out", out, to_numpy(want), dt, dt.default_tol, {"q": q, "k": k, "v": v},
+                    oracle=f"F.scaled_dot_product_attention(scale=1), scores near 2^{dt.finfo.nmant + 1}")
+
+
 def _mask_grads(ctx) -> None:
     """Only a float attn_mask is differentiated: with a boolean mask or is_causal the backward returns
     dq, dk and dv alone, as torch gives a boolean mask no gradient."""
@@ -319,6 +338,7 @@ register(
             Property("infinite_dout", _sdpa_infinite_dout, "a dout holding ±inf and 0, warning-free"),
             Property("nonfinite_inputs", _sdpa_nonfinite_inputs, "NaN and ±inf in q, k and v"),
             Property("one_max", _sdpa_one_max, "one ±max in q or dout: finite overflows, warning-free"),
+            Property("large_scores", _large_scores, "exact scores spaced 2 apart: a boolean mask adds exactly 0"),
         ),
         doc="F.scaled_dot_product_attention: boolean/additive broadcast masks (a fully masked row gives 0), "
         "is_causal, scale, dropout by an injected keep-mask (torch's math kernel); gradient for a float mask",
