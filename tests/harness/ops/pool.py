@@ -162,19 +162,81 @@ def _entry(op, torch_fn, table, bad, doc, **fields):
 def _max_dout(op: str, variants: tuple[Variant, ...], table: dict, torch_fn):
     """``dout`` at the dtype's largest finite value: a cell in several windows adds their terms
     ``dout / divisor`` in the dtype and overflows to inf exactly where torch's kernel does (float16,
-    stride 1), without a warning. Gradients bitwise, for every variant, in every dtype."""
+    stride 1), without a warning. Then ``dout`` at ±max with random signs: a cell's running sum may
+    overflow and a later term of the other sign cannot bring it back (max + max - max is inf in float32
+    added in torch's order, max if accumulated in float64). Gradients bitwise, for every variant, in
+    every dtype."""
 
     def check(ctx) -> None:
         for var in variants:
             for dt in DTYPES.values():
                 x = _sample(ctx.rng, dt, table[var.label][0], "normal", var, Hints())["x"]
                 out, cache = ctx.impl.get(f"{op}_forward")(x, **var.options)
-                dout = np.full(out.shape, float(dt.finfo.max), dt.np)
-                ctx.compare("dx", ctx.impl.get(f"{op}_backward")(cache, dout)["dx"],
-                            _autograd(torch_fn, x, dout, var.options), dt, BITWISE, {"x": x, "dout": dout},
-                            oracle=f"torch autograd ({var.label}, dout at max)")
+                big = float(dt.finfo.max)
+                signed = ctx.rng.choice([-1.0, 1.0], out.shape)
+                for signs, sign in (("at max", np.ones(out.shape)), ("at ±max", signed)):
+                    dout = (big * sign).astype(dt.np)
+                    ctx.compare("dx", ctx.impl.get(f"{op}_backward")(cache, dout)["dx"],
+                                _autograd(torch_fn, x, dout, var.options), dt, BITWISE, {"x": x, "dout": dout},
+                                oracle=f"torch autograd ({var.label}, dout {signs})")
 
-    return Property("max_dout", check, "dout at max: overlapping windows overflow as in torch, bitwise")
+    return Property("max_dout", check, "dout at max and at ±max: overlapping windows overflow as in torch, bitwise")
+
+
+def _rounded_terms(op: str, variants: tuple[Variant, ...], table: dict, torch_fn):
+    """``dout`` from the normal and wide families: every term ``dout / divisor`` (an adaptive window's
+    ``dout / kh / kw``, rounded after each division) is rounded to the dtype and added in torch's
+    order, rounding after every addition, so gradients are torch's bit for bit in every dtype, for
+    every variant (the generic backward compares them within the tolerance only)."""
+
+    def check(ctx) -> None:
+        for var in variants:
+            for dt in DTYPES.values():
+                x = _sample(ctx.rng, dt, table[var.label][0], "normal", var, Hints())["x"]
+                out, cache = ctx.impl.get(f"{op}_forward")(x, **var.options)
+                for fam in ("normal", "wide"):
+                    dout = FAMILIES[fam](ctx.rng, out.shape, dt, Hints())
+                    ctx.compare("dx", ctx.impl.get(f"{op}_backward")(cache, dout)["dx"],
+                                _autograd(torch_fn, x, dout, var.options), dt, BITWISE, {"x": x, "dout": dout},
+                                oracle=f"torch autograd ({var.label}, {fam} dout)")
+
+    return Property("rounded_terms", check, "normal and wide dout: gradients bitwise torch's (rounded terms, in order)")
+
+
+def _exact_sums(op: str, variants: tuple[Variant, ...], table: dict, torch_fn):
+    """Integers in [-8, 8]: every window sum is exact in any order, so the quotient's rounding (``sum /
+    divisor``; an adaptive window's ``sum / kh / kw``, rounded after each division; the global mean's
+    one division by H * W) is compared with torch's bitwise, for every variant, in every dtype (the
+    generic forward compares sums within the tolerance only)."""
+
+    def check(ctx) -> None:
+        for var in variants:
+            for dt in DTYPES.values():
+                x = ctx.rng.integers(-8, 9, size=table[var.label][0]).astype(dt.np)
+                out, _ = ctx.impl.get(f"{op}_forward")(x, **var.options)
+                with torch.no_grad():
+                    want = to_numpy(torch_fn(to_torch(x), **var.options))
+                ctx.compare("out", out, want, dt, BITWISE, {"x": x}, oracle=f"torch ({var.label}, integer x)")
+
+    return Property("exact_sums", check, "integer x: exact window sums, quotients bitwise torch's")
+
+
+def _max_input(op: str, variants: tuple[Variant, ...], table: dict, torch_fn):
+    """``x`` at the dtype's largest finite value: a window of several cells sums past the range of its
+    working dtype (float32 for float16, bfloat16 and float32) and gives inf, as torch's float32
+    accumulator does, without a warning (a float64 sum divided by the window size would stay finite).
+    Outputs bitwise torch's, for every variant, in every dtype."""
+
+    def check(ctx) -> None:
+        for var in variants:
+            for dt in DTYPES.values():
+                x = np.full(table[var.label][0], float(dt.finfo.max), dt.np)
+                out, _ = ctx.impl.get(f"{op}_forward")(x, **var.options)
+                with torch.no_grad():
+                    want = to_numpy(torch_fn(to_torch(x), **var.options))
+                ctx.compare("out", out, want, dt, BITWISE, {"x": x}, oracle=f"torch ({var.label}, x at max)")
+
+    return Property("max_input", check, "x at max: window sums overflow their float32 accumulator, as torch")
 
 
 def _max_entry(op, torch_fn, table, bad, doc, properties=()):
@@ -327,7 +389,9 @@ def _avg_entry(op, torch_fn, table, bad, doc):
     # window sums, linear in x: compared within tolerance, rtol applied to the sum of |terms|
     variants, shapes = _variants(table)
     _entry(op, torch_fn, table, bad, doc, families=AVG_FAMILIES, reduces=True, magnitude=True, highprec=getattr(hp, op),
-           properties=(_max_dout(op, variants, shapes, torch_fn), _signed_zeros(op, variants, shapes, torch_fn)))
+           properties=(_max_dout(op, variants, shapes, torch_fn), _max_input(op, variants, shapes, torch_fn),
+                       _rounded_terms(op, variants, shapes, torch_fn), _exact_sums(op, variants, shapes, torch_fn),
+                       _signed_zeros(op, variants, shapes, torch_fn)))
 
 
 _avg_entry(
@@ -416,7 +480,13 @@ register(
         magnitude=True,
         bad_inputs=ADAPTIVE_BAD,
         relations=(per_sample("x", "out"),),
-        properties=(_empty_output("adaptive_avg_pool2d", F.adaptive_avg_pool2d),),
+        properties=(
+            _empty_output("adaptive_avg_pool2d", F.adaptive_avg_pool2d),
+            _max_dout("adaptive_avg_pool2d", _variants_avg, _shapes_avg, F.adaptive_avg_pool2d),
+            _max_input("adaptive_avg_pool2d", _variants_avg, _shapes_avg, F.adaptive_avg_pool2d),
+            _rounded_terms("adaptive_avg_pool2d", _variants_avg, _shapes_avg, F.adaptive_avg_pool2d),
+            _exact_sums("adaptive_avg_pool2d", _variants_avg, _shapes_avg, F.adaptive_avg_pool2d),
+        ),
         doc="F.adaptive_avg_pool2d: divisible and non-divisible sizes, None, more windows than cells",
         highprec=hp.adaptive_avg_pool2d,
     )
