@@ -12,7 +12,7 @@ from harness import highprec_ops as hp
 from harness.checks import BITWISE
 from harness.dtypes import DTYPES, to_numpy, to_torch
 from harness.registry import BadInput, OpSpec, Property, Variant, register
-from harness.values import FAMILIES, LAYOUTS, normal
+from harness.values import FAMILIES, LAYOUTS, Hints, normal
 
 # -- dropout ---------------------------------------------------------------------------------------
 
@@ -199,6 +199,28 @@ def _embedding_call(idx, w_shape=(NUM_EMBEDDINGS, EMBEDDING_DIM), **options):
     return lambda rng: ((np.asarray(idx), np.ones(w_shape)), options)
 
 
+def _repeated_max() -> Property:
+    """A row used three times, its gradients ``[max, max, -max]`` in index order, and another row's
+    ``[-max, max, max]``: torch adds a row's gradients one at a time in index order, in the dtype, so
+    the first row overflows to inf for good and the second comes back to max (a float64 accumulator
+    would give max for both). dW bitwise torch's in bfloat16, float32 and float64; float16 is left
+    out: torch's float16 gradient overflows at max + max, the reference's float32 sum does not."""
+
+    def check(ctx) -> None:
+        idx = np.array([3, 5, 3, 5, 3, 5])
+        for dt in (DTYPES["bfloat16"], DTYPES["float32"], DTYPES["float64"]):
+            big = float(dt.finfo.max)
+            W = FAMILIES["normal"](ctx.rng, (NUM_EMBEDDINGS, EMBEDDING_DIM), dt, Hints())
+            dout = np.repeat(np.array([1, -1, 1, 1, -1, 1])[:, None] * big, EMBEDDING_DIM, axis=1).astype(dt.np)
+            _, cache = ctx.impl.get("embedding_forward")(idx, W)
+            Wt = to_torch(W, requires_grad=True)
+            want = to_numpy(torch.autograd.grad(F.embedding(torch.from_numpy(idx), Wt), Wt, to_torch(dout))[0])
+            ctx.compare("dW", ctx.impl.get("embedding_backward")(cache, dout)["dW"], want, dt, BITWISE,
+                        {"idx": idx, "W": W, "dout": dout}, oracle="torch autograd (repeated rows at ±max)")
+
+    return Property("repeated_max", check, "a row's gradients at ±max add in index order, in the dtype, as torch")
+
+
 register(
     OpSpec(
         name="embedding",
@@ -217,6 +239,7 @@ register(
             BadInput("W_1d", _embedding_call([1], (10,)), ValueError, r"\(10,\)"),
             BadInput("padding_idx", _embedding_call([1], padding_idx=10), ValueError, "padding_idx 10"),
         ),
+        properties=(_repeated_max(),),
         doc="gather; backward accumulates repeated indices, the padding row gets no gradient",
         highprec=hp.embedding,
     )
