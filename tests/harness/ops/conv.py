@@ -48,6 +48,47 @@ def _max_one_sign(op: str, torch_fn, shapes: dict[str, tuple[int, ...]], **optio
     return Property("max_one_sign", check, "inputs and dout at max: overlapping windows sum to inf, as torch")
 
 
+def _mixed_sign(op: str, torch_fn, shapes: dict[str, tuple[int, ...]], spread: str, at_max: tuple[str, ...],
+                **options) -> Property:
+    """Terms at ±max added into one cell in torch's order (kernel offsets in row-major order): offsets
+    (0, 0), (0, 1), (0, 2) bring ``[max, max, -max]``, the others 0, so a cell's running sum overflows to
+    inf at the second term and stays inf, where a float64 accumulator rounded at the end would give max.
+    ``spread`` holds the pattern: im2col's ``dout`` or col2im's ``cols`` (by kernel offset), or a conv's
+    ``W`` (``[1, 1, -1]`` along the first kernel row of one channel pair, the rest 0); the arrays named in
+    ``at_max`` (``dout`` included) are at max, the others 0, so every other sum is exact in any order.
+    Values and gradients bitwise torch's in bfloat16, float32 and float64; float16 is left out: torch
+    adds float16 terms in float16 (inf at max + max), the reference in float32."""
+
+    def by_offset(shape: tuple[int, ...], big: float) -> np.ndarray:  # (N, C * 9, L), offsets inside channels
+        row = np.zeros(9)
+        row[:3] = [big, big, -big]
+        return np.broadcast_to(row[:, None], (shape[0], shape[1] // 9, 9, shape[2])).reshape(shape)
+
+    def check(ctx) -> None:
+        for dt in (DTYPES["bfloat16"], DTYPES["float32"], DTYPES["float64"]):
+            big = float(dt.finfo.max)
+            xs = {n: np.full(shape, big if n in at_max else 0.0) for n, shape in shapes.items()}
+            if spread == "cols":
+                xs["cols"] = by_offset(shapes["cols"], big)
+            elif spread == "W":
+                xs["W"] = np.zeros(shapes["W"])
+                xs["W"][(0, slice(None)) + (0,) * (len(shapes["W"]) - 3)] = [1.0, 1.0, -1.0]
+            xs = {n: a.astype(dt.np) for n, a in xs.items()}
+            out, cache = ctx.impl.get(f"{op}_forward")(*xs.values(), **options)
+            fill = big if "dout" in at_max else 0.0
+            dout = (by_offset(out.shape, big) if spread == "dout" else np.full(out.shape, fill)).astype(dt.np)
+            grads = ctx.impl.get(f"{op}_backward")(cache, dout)
+            ts = [to_torch(a, requires_grad=True) for a in xs.values()]
+            t_out = torch_fn(*ts, **options)
+            t_grads = torch.autograd.grad(t_out, ts, to_torch(dout))
+            ctx.compare("out", out, to_numpy(t_out), dt, BITWISE, xs, oracle="torch (±max in kernel-offset order)")
+            for n, t in zip(xs, t_grads, strict=True):
+                ctx.compare(f"d{n}", grads[f"d{n}"], to_numpy(t), dt, BITWISE, {**xs, "dout": dout},
+                            oracle="torch autograd (±max in kernel-offset order)")
+
+    return Property("mixed_sign", check, "terms [max, max, -max] into one cell in torch's order: inf, as torch")
+
+
 # -- im2col / col2im -----------------------------------------------------------------------------------
 
 UNFOLD = (
@@ -97,7 +138,10 @@ register(
             BadInput("dilation_0", lambda rng: ((np.ones((1, 1, 4, 4)), 2), {"dilation": 0}), ValueError,
                      r"\bdilation must be at least 1"),
         ),
-        properties=(_max_one_sign("im2col", F.unfold, {"x": (2, 3, 7, 6)}, kernel_size=3),),
+        properties=(
+            _max_one_sign("im2col", F.unfold, {"x": (2, 3, 7, 6)}, kernel_size=3),
+            _mixed_sign("im2col", F.unfold, {"x": (2, 3, 7, 6)}, "dout", ("x",), kernel_size=3),
+        ),
         doc="F.unfold: kernel, stride, padding, dilation; backward sums overlapping windows (col2im)",
         highprec=hp.im2col,
     )
@@ -130,7 +174,11 @@ register(
             BadInput("stride_0", lambda rng: ((np.ones((1, 9, 12)), (5, 6), 3), {"stride": 0}), ValueError,
                      r"\bstride must be at least 1"),
         ),
-        properties=(_max_one_sign("col2im", F.fold, {"cols": (2, 27, 20)}, output_size=FOLD_SIZE, kernel_size=3),),
+        properties=(
+            _max_one_sign("col2im", F.fold, {"cols": (2, 27, 20)}, output_size=FOLD_SIZE, kernel_size=3),
+            _mixed_sign("col2im", F.fold, {"cols": (2, 27, 20)}, "cols", ("dout",), output_size=FOLD_SIZE,
+                        kernel_size=3),
+        ),
         doc="F.fold: the adjoint of im2col, summing where windows overlap",
         highprec=hp.col2im,
     )
@@ -254,7 +302,10 @@ for _name, _fn, _shapes, _variants, _w in (
             finite_dout=FINITE_DOUT.get(_name, {}),
             doc=f"F.{_name}: stride, padding (int, tuple, 'same', 'valid'), dilation, groups, optional bias",
             highprec=hp.conv,
-            properties=(_max_one_sign(_name, _fn, {"x": _shapes[0], "W": _w}),),
+            properties=(
+                _max_one_sign(_name, _fn, {"x": _shapes[0], "W": _w}),
+                _mixed_sign(_name, _fn, {"x": _shapes[0], "W": _w}, "W", ("dout",)),
+            ),
         )
     )
 
@@ -311,7 +362,10 @@ register(
             BadInput("output_padding_negative", _conv_call((1, 4, 3, 3), (4, 2, 3, 3), b=False, output_padding=-1),
                      ValueError, r"\boutput_padding must be at least 0"),
         ),
-        properties=(_max_one_sign("conv_transpose2d", F.conv_transpose2d, {"x": (2, 4, 4, 5), "W": (4, 6, 3, 3)}),),
+        properties=(
+            _max_one_sign("conv_transpose2d", F.conv_transpose2d, {"x": (2, 4, 4, 5), "W": (4, 6, 3, 3)}),
+            _mixed_sign("conv_transpose2d", F.conv_transpose2d, {"x": (2, 4, 4, 5), "W": (4, 6, 3, 3)}, "W", ("x",)),
+        ),
         doc="F.conv_transpose2d: stride, padding, output_padding, dilation, groups; W (C_in, C_out / groups, kH, kW)",
     )
 )
