@@ -8,12 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from harness import highprec_ops as hp
+from harness.checks import BITWISE
 from harness.dtypes import DTYPES
 from harness.metamorphic import per_sample
 from harness.ops.seed import DEFAULT_VARIANTS, elementwise
 from harness.oracle import torch_forward
 from harness.registry import DEFAULT_ALLOWANCE, REGISTRY, Allowance, BadInput, OpSpec, Property, Variant, register
-from harness.values import FAMILIES, HUGE, cast, huge_values
+from harness.values import FAMILIES, HUGE, LAYOUTS, Hints, cast, huge_values, layout_applies
 
 
 def _options(**choices):
@@ -236,6 +237,28 @@ def _prelu_terms(inputs, dout):
     return {"weight": terms.sum(axis=axes).reshape(weight.shape)}
 
 
+def _prelu_layouts64(ctx) -> None:
+    """The generic layout check (float32) again in float64, where dweight's float64 sum shows its order
+    directly: x and dout in Fortran order, transposed and strided give the C-order results bitwise
+    (the reference sums a C-order copy of the terms)."""
+    dt = DTYPES["float64"]
+    for var in REGISTRY["prelu"].variants:
+        for shape in PRELU_SHAPES[var.sampling["weight"]]:
+            inputs = _prelu_sample(ctx.rng, dt, shape, "normal", var, REGISTRY["prelu"].hints(var))
+            dout = FAMILIES["normal"](ctx.rng, shape, dt, Hints())
+            fwd, bwd = ctx.impl.get("prelu_forward"), ctx.impl.get("prelu_backward")
+            want_out, cache = fwd(LAYOUTS["C"].apply(inputs["x"]), inputs["weight"])
+            want = {"out": want_out, **bwd(cache, LAYOUTS["C"].apply(dout))}
+            for lay in ("F", "T", "S"):
+                if not layout_applies(lay, shape):
+                    continue
+                out, cache = fwd(LAYOUTS[lay].apply(inputs["x"]), inputs["weight"])
+                got = {"out": out, **bwd(cache, LAYOUTS[lay].apply(dout))}
+                for name in want:
+                    ctx.compare(name, got[name], want[name], dt, BITWISE, {**inputs, "dout": dout},
+                                oracle=f"the C-order result ({var.label}, layout {lay})")
+
+
 def _prelu_call(x_shape, w_shape, w_dtype=np.float64):
     return lambda rng: ((np.ones(x_shape), np.ones(w_shape, w_dtype)), {})
 
@@ -254,6 +277,7 @@ register(
         applies=lambda variant, shape: shape in PRELU_SHAPES[variant.sampling["weight"]],
         magnitude=_prelu_terms,
         relations=(per_sample("x", "out", variant="weight=channel"),),
+        properties=(Property("layouts_float64", _prelu_layouts64, "float64 x and dout in every layout: bitwise"),),
         highprec=hp.prelu,
         bad_inputs=(
             BadInput("weight_size", _prelu_call((4, 3), (4,)), ValueError, r"\(4,\).* 3 channel"),
