@@ -18,6 +18,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from harness.checks import BITWISE
 from harness.context import snapshot
 from harness.dtypes import DTYPES, Tol, to_numpy, to_torch
 from harness.optim import (
@@ -49,6 +50,53 @@ def test_trajectory(cfg, dtype, request):
     theirs = torch_trajectory(cfg, param0, grads)
     ours = reference_trajectory(ctx, cfg, param0, grads)
     compare_trajectories(ctx, cfg, dt, grads, param0, ours, theirs)
+
+
+# At weight 0.5 torch's lerp, ``end + (w - 1)(end - start)`` (one FMA, vectorised or not), rounds once
+# after an exact product, as the reference's ``end - (end - start)(1 - w)`` does: the first moment of a
+# beta1 = 0.5 run is torch's bit for bit (the other form, ``start + w (end - start)``, differs in the last
+# bit where ``end - start`` rounds). Other weights leave last-bit differences (FMA), compared within tolerance.
+HALF_LERP = [c for c in CONFIGS if c.options.get("betas", (0.9,))[0] == 0.5]
+
+
+@pytest.mark.parametrize(
+    ("cfg", "dtype"), [pytest.param(c, d, id=f"{c.id}-{d}") for c in HALF_LERP for d in DTYPE_NAMES]
+)
+def test_half_lerp_bitwise(cfg, dtype, request):
+    ctx = make_ctx(request, cfg.optimizer, dtype)
+    dt = DTYPES[dtype]
+    param0 = ctx.rng.standard_normal(SHAPE).astype(dt.np)
+    grads = gradients(ctx.rng, dt)
+    theirs = torch_trajectory(cfg, param0, grads)
+    ours = reference_trajectory(ctx, cfg, param0, grads)
+    for k, (mine, want) in enumerate(zip(ours, theirs, strict=True), 1):
+        ctx.compare(f"exp_avg after step {k}", np.asarray(mine["exp_avg"]), want["exp_avg"], dt, BITWISE,
+                    {"grad": grads[k - 1]}, oracle=f"torch.optim.{cfg.optimizer} (lerp weight 0.5)")
+
+
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+def test_rmsprop_negative_variance(dtype, request):
+    """Centered RMSprop from a state whose ``square_avg`` is below ``grad_avg ** 2`` (as rounding leaves it
+    after many steps of a near-constant gradient): ``sqrt`` of the negative variance is NaN, in the parameter
+    too, as in torch, and without a RuntimeWarning; elements with a positive variance step normally."""
+    ctx = make_ctx(request, "RMSprop", dtype)
+    dt = DTYPES[dtype]
+    options = {"lr": 0.05, "alpha": 0.5, "centered": True}
+    param = np.array([1.0, -2.0, 0.5, 3.0], dt.np)
+    grad = np.array([0.5, 0.0, -1.0, 0.25], dt.np)
+    state = {"step": np.asarray(np.float32(7)), "square_avg": np.array([1.0, 0.25, 4.0, 0.5], dt.np),
+             "grad_avg": np.array([2.0, 1.0, 1.0, -0.5], dt.np)}  # after the step, variance < 0 on the first two
+    p = torch.nn.Parameter(to_torch(param))
+    opt = torch.optim.RMSprop([p], **options)
+    opt.state[p] = {n: torch.tensor(a) for n, a in state.items()}
+    p.grad = to_torch(grad)
+    opt.step()
+    new_param, new_state = quiet(ctx, "step", lambda: ctx.impl.get("rmsprop")(param, grad, state, **options))
+    expected = {"param": to_numpy(p), **{n: to_numpy(t) for n, t in opt.state[p].items()}}
+    for n, e in expected.items():
+        got = new_param if n == "param" else new_state[n]
+        ctx.compare(n, np.asarray(got), e, DTYPES[e.dtype.name], EXACT if n == "step" else dt.default_tol,
+                    {"grad": grad}, oracle="torch.optim.RMSprop (injected state)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -325,6 +373,24 @@ def test_clip_grad_norm(norm_type, max_norm, values, dtype, request):
         if g is not arrays[n]:
             ctx.fail(f"grads[{n!r}]", "was replaced; clip_grad_norm_ must scale the arrays in place")
         ctx.compare(f"grads[{n!r}] after clipping", g, to_numpy(t.grad), dt, dt.default_tol, {"before": before[n]})
+
+
+@pytest.mark.parametrize("dtypes", [("float32", "float64", "float32"), ("float64", "float32", "float64")],
+                         ids=lambda d: "-".join(d))
+def test_clip_grad_norm_mixed_dtypes(dtypes, request):
+    """float32 and float64 gradients together, p = inf: the total (the largest |g|, exact in any order) and
+    so the float64 coefficient are torch's bit for bit, and each float32 gradient is scaled by the
+    coefficient rounded to float32, as torch multiplies a float32 tensor by a 0-d float64 one. Bitwise."""
+    ctx = make_ctx(request, "clip_grad_norm_", "float64")
+    grads = {n: gradients(ctx.rng, DTYPES[d], 1, s)[0] for (n, s), d in zip(GRAD_SHAPES.items(), dtypes, strict=True)}
+    tparams = [torch.nn.Parameter(to_torch(g)) for g in grads.values()]
+    for t, g in zip(tparams, grads.values(), strict=True):
+        t.grad = to_torch(g.copy())
+    total_t = to_numpy(torch.nn.utils.clip_grad_norm_(tparams, 1.0, math.inf))
+    total = quiet(ctx, "clip_grad_norm_", lambda: ctx.impl.get("clip_grad_norm_")(grads, 1.0, math.inf))
+    ctx.compare("total norm", np.asarray(total), total_t, DTYPES["float64"], BITWISE, {})
+    for (n, g), t in zip(grads.items(), tparams, strict=True):
+        ctx.compare(f"grads[{n!r}] after clipping", g, to_numpy(t.grad), DTYPES[g.dtype.name], BITWISE, {})
 
 
 @pytest.mark.parametrize("grads", [{}, {"w": None}], ids=["empty", "no-grad"])
