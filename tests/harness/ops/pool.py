@@ -221,6 +221,25 @@ def _exact_sums(op: str, variants: tuple[Variant, ...], table: dict, torch_fn):
     return Property("exact_sums", check, "integer x: exact window sums, quotients bitwise torch's")
 
 
+def _double_rounding(op: str, shape: tuple[int, ...], **options):
+    """A float16 window summing to 8197 + 2**-10 (8192, 4 and 1 + 2**-10: exact in float32) over 8193 cells
+    (a kernel or an adaptive window of 8193) or by ``divisor_override=8193``: the float32 quotient (the
+    adaptive one after the exact division by a height of 1) is 1 + 2**-11, the float16
+    midpoint, which rounds to even (1.0) as torch's float32 sum and division do; the quotient rounded
+    once from float64 is 1 + 2**-10. Bitwise."""
+
+    def check(ctx) -> None:
+        dt = DTYPES["float16"]
+        x = np.zeros(shape, dt.np)
+        x.flat[:3] = [8192.0, 4.0, 1.0 + 2.0**-10]
+        out, _ = ctx.impl.get(f"{op}_forward")(x, **options)
+        with torch.no_grad():
+            want = to_numpy(getattr(F, op)(to_torch(x), **options))
+        ctx.compare("out", out, want, dt, BITWISE, {"x": x}, oracle=f"torch ({options})")
+
+    return Property("double_rounding", check, "float16 quotient rounded to float32 first, then to float16, as torch")
+
+
 def _max_input(op: str, variants: tuple[Variant, ...], table: dict, torch_fn):
     """``x`` at the dtype's largest finite value: a window of several cells sums past the range of its
     working dtype (float32 for float16, bfloat16 and float32) and gives inf, as torch's float32
@@ -385,13 +404,13 @@ def _signed_zeros(op: str, variants: tuple[Variant, ...], table: dict, torch_fn)
     return Property("signed_zeros", check, "±0.0 inputs: outputs +0.0 as torch's, signs compared")
 
 
-def _avg_entry(op, torch_fn, table, bad, doc):
+def _avg_entry(op, torch_fn, table, bad, doc, double_rounding):
     # window sums, linear in x: compared within tolerance, rtol applied to the sum of |terms|
     variants, shapes = _variants(table)
     _entry(op, torch_fn, table, bad, doc, families=AVG_FAMILIES, reduces=True, magnitude=True, highprec=getattr(hp, op),
            properties=(_max_dout(op, variants, shapes, torch_fn), _max_input(op, variants, shapes, torch_fn),
                        _rounded_terms(op, variants, shapes, torch_fn), _exact_sums(op, variants, shapes, torch_fn),
-                       _signed_zeros(op, variants, shapes, torch_fn)))
+                       _signed_zeros(op, variants, shapes, torch_fn), double_rounding))
 
 
 _avg_entry(
@@ -407,6 +426,7 @@ _avg_entry(
         _bad((1, 2, 3, 7, 6), {"kernel_size": 2}, ValueError, r"\(N, C, H, W\)", "x_5d"),
     ),
     "F.avg_pool2d: count_include_pad, ceil_mode (overhang not counted), divisor_override",
+    _double_rounding("avg_pool2d", (1, 1, 2, 2), kernel_size=2, divisor_override=8193),
 )
 _avg_entry(
     "avg_pool1d",
@@ -418,6 +438,7 @@ _avg_entry(
         _bad((9,), {"kernel_size": 2}, ValueError, r"\(N, C, L\)", "x_1d"),
     ),
     "F.avg_pool1d: count_include_pad, ceil_mode (overhang not counted)",
+    _double_rounding("avg_pool1d", (1, 1, 8193), kernel_size=8193),
 )
 
 
@@ -486,6 +507,7 @@ register(
             _max_input("adaptive_avg_pool2d", _variants_avg, _shapes_avg, F.adaptive_avg_pool2d),
             _rounded_terms("adaptive_avg_pool2d", _variants_avg, _shapes_avg, F.adaptive_avg_pool2d),
             _exact_sums("adaptive_avg_pool2d", _variants_avg, _shapes_avg, F.adaptive_avg_pool2d),
+            _double_rounding("adaptive_avg_pool2d", (1, 1, 2, 8193), output_size=(2, 1)),
         ),
         doc="F.adaptive_avg_pool2d: divisible and non-divisible sizes, None, more windows than cells",
         highprec=hp.adaptive_avg_pool2d,
