@@ -183,13 +183,14 @@ def _run(cell: Cell, x: Array, h: Array, c: Array | None, W: Weights, reverse: b
     """``x`` (T, N, I), ``h`` (N, Hout), ``c`` (N, H) or None, all in working precision. Returns the
     outputs (T, N, Hout) in sequence order, the final h and c, and the cache."""
     xs = x[::-1] if reverse else x
-    gi = _affine(xs, W.ih, W.b_ih)  # every step's input part in one product
     prev, saved = [], []
-    for t in range(xs.shape[0]):
-        h_new, c, s = cell.step(gi[t], _affine(h, W.hh, W.b_hh), h, c, W)
-        prev.append(h)
-        saved.append(s)
-        h = h_new
+    with np.errstate(over="ignore", invalid="ignore"):  # IEEE results: products past the max are ±inf, as torch's
+        gi = _affine(xs, W.ih, W.b_ih)  # every step's input part in one product
+        for t in range(xs.shape[0]):
+            h_new, c, s = cell.step(gi[t], _affine(h, W.hh, W.b_hh), h, c, W)
+            prev.append(h)
+            saved.append(s)
+            h = h_new
     h_prev = np.stack(prev)
     out = np.concatenate([h_prev[1:], h[None]])  # step t's output is step t + 1's previous state
     return (out[::-1] if reverse else out), h, c, RunCache(cell, W, xs, h_prev, saved, reverse)
@@ -202,20 +203,21 @@ def _run_back(cache: RunCache, dout: Array, dh: Array, dc: Array | None):
     d = dout[::-1] if reverse else dout
     T = xs.shape[0]
     dgi, dgh, dhs = [None] * T, [None] * T, [None] * T
-    for t in reversed(range(T)):
-        dh = dh + d[t]
-        dhs[t] = dh
-        dgi[t], dgh[t], direct, dc = cell.back(saved[t], dh, dc, W)
-        dh = direct + dgh[t] @ W.hh
-    dGI, dGH = np.stack(dgi), np.stack(dgh)
-    dx = dGI @ W.ih
-    grads = {"weight_ih": _outer(dGI, xs), "weight_hh": _outer(dGH, h_prev)}
-    if W.b_ih is not None:
-        grads["bias_ih"] = dGI.sum(axis=(0, 1))
-    if W.b_hh is not None:
-        grads["bias_hh"] = dGH.sum(axis=(0, 1))
-    if W.hr is not None:
-        grads["weight_hr"] = _outer(np.stack(dhs), np.stack([s.m for s in saved]))
+    with np.errstate(over="ignore", invalid="ignore"):  # as in _run
+        for t in reversed(range(T)):
+            dh = dh + d[t]
+            dhs[t] = dh
+            dgi[t], dgh[t], direct, dc = cell.back(saved[t], dh, dc, W)
+            dh = direct + dgh[t] @ W.hh
+        dGI, dGH = np.stack(dgi), np.stack(dgh)
+        dx = dGI @ W.ih
+        grads = {"weight_ih": _outer(dGI, xs), "weight_hh": _outer(dGH, h_prev)}
+        if W.b_ih is not None:
+            grads["bias_ih"] = dGI.sum(axis=(0, 1))
+        if W.b_hh is not None:
+            grads["bias_hh"] = dGH.sum(axis=(0, 1))
+        if W.hr is not None:
+            grads["weight_hr"] = _outer(np.stack(dhs), np.stack([s.m for s in saved]))
     return (dx[::-1] if reverse else dx), dh, dc, grads
 
 
@@ -377,7 +379,8 @@ def _net_backward(cache: NetCache, dout: object) -> dict[str, Array]:
         for d in range(net.dirs):
             k = layer * net.dirs + d
             dx, dh0[k], dc0[k], g = _run_back(runs[k], d_out[..., d * net.out:(d + 1) * net.out], dh_n[k], dc_n[k])
-            d_in = d_in + dx  # both directions read the same input
+            with np.errstate(over="ignore", invalid="ignore"):
+                d_in = d_in + dx  # both directions read the same input
             grads.update({name: g[short] for short, name in _names(layer, d).items() if short in g})
         d_out = d_in
     grads["x"] = np.swapaxes(d_out, 0, 1) if batch_first else d_out
