@@ -34,10 +34,12 @@ import re
 import warnings
 
 import numpy as np
+import torch
 import torch.nn as nn
 from torch.func import functional_call
 
 from harness.badinputs import _split, _valid
+from harness.dtypes import DTYPES
 from harness.metamorphic import per_sample
 from harness.registry import REGISTRY, Allowance, BadInput, OpSpec, Property, Variant, register
 from harness.values import FAMILIES, cast
@@ -392,6 +394,31 @@ def _dout_tuple(kind: str, outputs: tuple[str, ...]) -> Property:
     return Property("dout_tuple", check, f"dout must be a tuple ({', '.join(outputs)})")
 
 
+def _overflowing_state(kind: str) -> Property:
+    """float32, no h0: x = [+inf, -inf] with W_ih = 1 and W_hh at the dtype's max, so step 2's hidden part
+    overflows to +inf in every summation order and meets the input part's -inf (rnn: NaN; gru: the
+    reset gate's NaN is multiplied away). out and h_n against torch, warning-free. A recurrence run in
+    float64 (a default zero h0 of the wrong dtype) stays finite there and differs. lstm is left out:
+    torch's float32 LSTM (oneDNN) adds the hidden terms onto the input part, -inf + finite = -inf,
+    where separate sums give inf - inf."""
+    gates, hidden = GATES[kind], 3
+
+    def check(ctx) -> None:
+        dt = DTYPES["float32"]
+        big = np.finfo(np.float32).max
+        x = np.array([[[np.inf]], [[-np.inf]]], np.float32)
+        params = {"weight_ih_l0": np.ones((gates * hidden, 1), np.float32),
+                  "weight_hh_l0": np.full((gates * hidden, hidden), big, np.float32),
+                  "bias_ih_l0": np.zeros(gates * hidden, np.float32),
+                  "bias_hh_l0": np.zeros(gates * hidden, np.float32)}
+        got, _ = ctx.impl.get(f"{kind}_forward")(x, **params)
+        want = _torch_net(kind)(torch.from_numpy(x), **{k: torch.from_numpy(v) for k, v in params.items()})
+        for name, g, w in zip(("out", "h_n"), got, want, strict=False):
+            ctx.compare(name, g, w.detach().numpy(), dt, dt.default_tol, {"x": x}, oracle=f"torch nn.{kind.upper()}")
+
+    return Property("overflowing_state", check, "float32 hidden products past the max meeting an infinite input")
+
+
 # -- entries ----------------------------------------------------------------------------------------
 
 _NET_DOCS = {
@@ -424,7 +451,8 @@ for _kind, _table in (("rnn", RNN_VARIANTS), ("lstm", LSTM_VARIANTS), ("gru", GR
             outputs=("out", "h_n", "c_n") if _kind == "lstm" else ("out", "h_n"),
             grad_outputs=3 if _kind == "lstm" else 2,
             bad_inputs=_net_bad(_kind),
-            properties=(_dout_tuple(_kind, ("out", "h_n", "c_n") if _kind == "lstm" else ("out", "h_n")),),
+            properties=(_dout_tuple(_kind, ("out", "h_n", "c_n") if _kind == "lstm" else ("out", "h_n")),
+                        *((_overflowing_state(_kind),) if _kind != "lstm" else ())),
             relations=(per_sample("x", "h0", "c0", "out", "h_n", "c_n", axis=1),),  # the first variant: (T, N, I)
             doc=_NET_DOCS[_kind] + "; layers, bidirectional, batch_first, bias, given or zero initial state, "
             "via functional_call",
