@@ -412,8 +412,10 @@ def adaptive_avg_pool2d_backward(cache: AdaptiveAvgCache, dout: Array) -> dict[s
     if _is_global(out):  # the mean's gradient: dout / (H * W) in every cell
         term = down(g / g.dtype.type(image[2] * image[3]), dtype)
         return {"dx": np.broadcast_to(term, image).reshape(in_shape).copy()}
-    # Each cell of a window gets dout / kh / kw, rounded to the dtype after each division as in torch
-    term = down(up(down(g / rows.length[:, None].astype(g.dtype), dtype)) / cols.length.astype(g.dtype), dtype)
+    # Each cell of a window gets dout / kh / kw as torch computes it: the lengths converted to the dtype
+    # (float16 2049 -> 2048, bfloat16 257 -> 256) and each quotient rounded to it
+    kh, kw = (up(n.astype(dtype)) for n in (rows.length[:, None], cols.length))
+    term = down(up(down(g / kh, dtype)) / kw, dtype)
     output, cell = _cells(rows, cols, image[3])
     dx = _add_at(term.reshape(image[0] * image[1], out[0] * out[1])[:, output], cell[None, :], image, dtype)
     return {"dx": dx.reshape(in_shape)}
