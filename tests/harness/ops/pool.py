@@ -240,6 +240,23 @@ def _double_rounding(op: str, shape: tuple[int, ...], **options):
     return Property("double_rounding", check, "float16 quotient rounded to float32 first, then to float16, as torch")
 
 
+def _long_windows(op: str, torch_fn, **options):
+    """Windows longer than the dtype counts exactly (float16 2049 and 4099 rows, bfloat16 257): torch
+    converts an adaptive window's length to the dtype before dividing (2049 -> 2048, 257 -> 256), so
+    ``dout / kh / kw`` is not the exact quotient rounded. Normal x and dout, dx bitwise torch's."""
+
+    def check(ctx) -> None:
+        for dt_name, rows in (("float16", 2049), ("float16", 4099), ("bfloat16", 257)):
+            dt = DTYPES[dt_name]
+            x = FAMILIES["normal"](ctx.rng, (1, 2, rows, 3), dt, Hints())
+            out, cache = ctx.impl.get(f"{op}_forward")(x, **options)
+            dout = FAMILIES["normal"](ctx.rng, out.shape, dt, Hints())
+            ctx.compare("dx", ctx.impl.get(f"{op}_backward")(cache, dout)["dx"], _autograd(torch_fn, x, dout, options),
+                        dt, BITWISE, {"x": x}, oracle=f"torch autograd ({rows} rows, {options})")
+
+    return Property("long_windows", check, "window lengths rounded to float16/bfloat16 before dividing, as torch")
+
+
 def _max_input(op: str, variants: tuple[Variant, ...], table: dict, torch_fn):
     """``x`` at the dtype's largest finite value: a window of several cells sums past the range of its
     working dtype (float32 for float16, bfloat16 and float32) and gives inf, as torch's float32
@@ -508,6 +525,7 @@ register(
             _rounded_terms("adaptive_avg_pool2d", _variants_avg, _shapes_avg, F.adaptive_avg_pool2d),
             _exact_sums("adaptive_avg_pool2d", _variants_avg, _shapes_avg, F.adaptive_avg_pool2d),
             _double_rounding("adaptive_avg_pool2d", (1, 1, 2, 8193), output_size=(2, 1)),
+            _long_windows("adaptive_avg_pool2d", F.adaptive_avg_pool2d, output_size=(1, 2)),
         ),
         doc="F.adaptive_avg_pool2d: divisible and non-divisible sizes, None, more windows than cells",
         highprec=hp.adaptive_avg_pool2d,
