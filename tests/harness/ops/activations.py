@@ -12,7 +12,7 @@ from harness.checks import BITWISE
 from harness.dtypes import DTYPES
 from harness.metamorphic import per_sample
 from harness.ops.seed import DEFAULT_VARIANTS, elementwise
-from harness.oracle import torch_forward
+from harness.oracle import torch_forward, torch_grads
 from harness.registry import DEFAULT_ALLOWANCE, REGISTRY, Allowance, BadInput, OpSpec, Property, Variant, register
 from harness.values import FAMILIES, HUGE, LAYOUTS, Hints, cast, huge_values, layout_applies
 
@@ -116,14 +116,15 @@ def _full_default(variant: Variant, shape: tuple[int, ...]) -> bool:
 
 def _activation(
     name, torch_fn, families, kinks=(), variants=DEFAULT_VARIANTS, bad=(), sample=None, doc="",
-    allowance=DEFAULT_ALLOWANCE,
+    allowance=DEFAULT_ALLOWANCE, properties=(),
 ):
     """Register a one-input activation: like seed.elementwise, with this group's shapes, its own
     families and sampler, and the nan_forward property when the sampler leaves NaN out; its float64
     oracle is the harness.highprec_ops function of the same name."""
     return elementwise(
         name, torch_fn, kinks, variants, bad, doc=doc, sample=sample or _x_sampler(), shapes=ACT_SHAPES,
-        families=families, applies=_full_default, properties=(_nan_forward(name),) if sample is _NO_NAN else (),
+        families=families, applies=_full_default,
+        properties=((_nan_forward(name),) if sample is _NO_NAN else ()) + properties,
         highprec=getattr(hp, name), allowance=allowance,
     )
 
@@ -144,6 +145,27 @@ def _nan_forward(name: str) -> Property:
             ctx.compare("out", out, torch_forward(spec, spec.variants[0], inputs)["out"], dt, spec.tol(dt), inputs)
 
     return Property("nan_forward", check, check.__doc__ or "")
+
+
+def _every_value(name: str, why: str) -> Property:
+    """Every float16 and every bfloat16 value (one NaN), forward and backward (a normal dout) bitwise
+    torch's, zero signs and NaN positions included: for ops whose float16/bfloat16 rounding of an
+    intermediate is torch's (``why``), which the generic checks compare within the tolerance only."""
+
+    def check(ctx) -> None:
+        spec = REGISTRY[name]
+        for dt in (DTYPES["float16"], DTYPES["bfloat16"]):
+            bits = np.arange(1 << 16, dtype=np.uint16)
+            finite_or_inf = (bits & 0x7FFF) <= np.array(np.inf, dt.np).view(np.uint16)  # NaN payloads out
+            x = np.concatenate([bits[finite_or_inf].view(dt.np), np.array([np.nan], dt.np)])
+            inputs, douts = {"x": x}, {"out": FAMILIES["normal"](ctx.rng, x.shape, dt, Hints())}
+            out, cache = ctx.impl.get(spec.forward_name)(x)
+            ctx.compare("out", out, torch_forward(spec, spec.variants[0], inputs)["out"], dt, BITWISE, inputs)
+            dx = ctx.impl.get(spec.backward_name)(cache, douts["out"])["dx"]
+            ctx.compare("dx", dx, torch_grads(spec, spec.variants[0], inputs, douts)["x"], dt, BITWISE,
+                        {**inputs, "dout": douts["out"]})
+
+    return Property("every_value", check, f"every float16/bfloat16 value bitwise torch's: {why}")
 
 
 def _options_call(**options):
@@ -184,7 +206,8 @@ _activation(
     "mish", F.mish, EXP_FAMILIES, doc="x tanh(softplus(x)); mish(-inf) = NaN, gradient NaN at ±inf",
     allowance=FMA_ALLOWANCE,
 )
-_activation("softsign", F.softsign, SMOOTH_FAMILIES, doc="torch's x / (1 + |x|): NaN at ±inf, gradient too")
+_activation("softsign", F.softsign, SMOOTH_FAMILIES, doc="torch's x / (1 + |x|): NaN at ±inf, gradient too",
+            properties=(_every_value("softsign", "torch rounds |x| + 1 to the dtype before dividing"),))
 _activation(
     "logsigmoid", F.logsigmoid, EXP_FAMILIES,
     doc="min(x, 0) - log1p(exp(-|x|)): +0.0 for large x, -inf at -inf; gradient sigmoid(-x)",
