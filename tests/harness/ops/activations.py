@@ -39,11 +39,31 @@ elementwise(
 FMA_ALLOWANCE = Allowance(4.0, "torch forms the derivative with fused multiply-adds; near its root (e.g. silu' "
                           "at x = -1.278) the cancellation amplifies the extra rounding (measured up to 3.3x torch's)")
 elementwise("silu", F.silu, highprec=hp.silu, allowance=FMA_ALLOWANCE)
+
+
+def _beyond_threshold(ctx) -> None:
+    """Just above the threshold (beta x in (threshold, threshold + 1]) torch returns x itself and passes
+    dout on unchanged, where log1p(exp(beta x)) / beta differs from x by exp(-threshold) relatively, below
+    every tolerance: out and dx bitwise torch's, float32 and float64, every variant's options."""
+    spec = REGISTRY["softplus"]
+    for var in spec.variants:
+        beta, threshold = var.options.get("beta", 1.0), var.options.get("threshold", 20.0)
+        for dt in (DTYPES["float32"], DTYPES["float64"]):
+            x = ((threshold + np.array([2.0**-10, 0.25, 0.5, 1.0])) / beta).astype(dt.np)
+            inputs, douts = {"x": x}, {"out": FAMILIES["normal"](ctx.rng, x.shape, dt, Hints())}
+            out, cache = ctx.impl.get("softplus_forward")(x, **var.options)
+            want, want_dx = torch_forward(spec, var, inputs)["out"], torch_grads(spec, var, inputs, douts)["x"]
+            ctx.compare("out", out, want, dt, BITWISE, inputs, oracle=f"torch {var.options}")
+            dx = ctx.impl.get("softplus_backward")(cache, douts["out"])["dx"]
+            ctx.compare("dx", dx, want_dx, dt, BITWISE, inputs, oracle=f"torch {var.options}")
+
+
 elementwise(
     "softplus", F.softplus, (20.0, 2.5, 0.0), _options(beta=(1.0, 2.0), threshold=(20.0, 5.0)),
     bad=(BadInput("beta", lambda rng: ((np.ones(3),), {"beta": 0.0}), ValueError, "beta"),),
     doc="linear above threshold in beta * x",
     highprec=hp.softplus,
+    properties=(Property("beyond_threshold", _beyond_threshold, "x itself above the threshold, bitwise"),),
 )
 elementwise("hardsigmoid", F.hardsigmoid, (-3.0, 3.0) + ZEROS, doc="gradient 0 at ±3", highprec=hp.hardsigmoid)
 
