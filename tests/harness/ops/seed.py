@@ -174,6 +174,23 @@ _axis_bad = (BadInput("axis", lambda rng: ((np.ones((4, 3)),), {"axis": 2}), Val
 
 _BACKWARD_DATA = {"softmax": torch._softmax_backward_data, "log_softmax": torch._log_softmax_backward_data}
 
+def _extreme_dout(ctx) -> None:
+    """softmax's backward ``y (dout - <dout, y>)`` on finite logits, float32 and float64: an infinite dout
+    where y underflows to exactly 0 (inf * 0 = NaN, the whole row NaN), and a ±max dout pair whose
+    difference with the row's dot product overflows in a single operation (``max + max``: inf, times a
+    tiny y). The generic extreme check's NaN-holding rows never form either. Against torch."""
+    spec = REGISTRY["softmax"]
+    for dt in (DTYPES["float32"], DTYPES["float64"]):
+        big, gap = float(dt.finfo.max), -2.0 * np.log(float(dt.finfo.tiny)) / 1.5  # exp(-gap) rounds to 0
+        x = cast(np.array([[0.0, -gap, 1.0], [0.0, 50.0, 0.0], [2.0, 1.0, 0.0]]), dt)
+        dout = cast(np.array([[0.0, np.inf, 0.0], [big, -big, 0.0], [-np.inf, 0.0, 1.0]]), dt)
+        inputs, douts = {"x": x}, {"out": dout}
+        _, cache = ctx.impl.get("softmax_forward")(x)
+        dx = ctx.impl.get("softmax_backward")(cache, dout)["dx"]
+        ctx.compare("dx", dx, torch_grads(spec, spec.variants[0], inputs, douts)["x"], dt, spec.tol(dt),
+                    {**inputs, "dout": dout})
+
+
 for _name, _fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax)):
     register(
         OpSpec(
@@ -192,6 +209,8 @@ for _name, _fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax
             },
             applies=_has_axis,
             relations=(ShiftInvariance(), per_sample("x", "out", shape=(4, 3))),  # rows: the default last axis
+            properties=(Property("extreme_dout", _extreme_dout, "inf dout where y is 0, overflowing dout"),)
+            if _name == "softmax" else (),
             highprec=getattr(hp, _name),
             doc="max-subtracted, along any axis",
         )
