@@ -85,6 +85,23 @@ def _binary_bad(name: str) -> tuple[BadInput, ...]:
 ADD_ALIASES = {(g, "dout"): "torch.autograd.grad of x + y returns dout itself" for g in ("dx", "dy")}
 
 
+def _rounded_products(ctx) -> None:
+    """mul's gradient of a broadcast y in float16/bfloat16: torch forms dout * x in the dtype, where
+    1.5 · ±max overflows to ±inf, before summing over the broadcast axes (inf - inf = NaN); products
+    kept in float32 would cancel to a finite sum. Against torch, for a scalar and a row y."""
+    spec = REGISTRY["mul"]
+    for dt in (DTYPES["float16"], DTYPES["bfloat16"]):
+        big = float(dt.finfo.max)
+        x = cast(np.array([[big, 1.0, 2.0], [-big, 3.0, -2.0]]), dt)
+        douts = {"out": cast(np.array([[1.5, 1.0, 0.5], [1.5, -1.0, 0.5]]), dt)}
+        for y in (cast(np.array(2.0), dt), cast(np.array([1.0, 0.5, 2.0]), dt)):
+            inputs = {"x": x, "y": y}
+            _, cache = ctx.impl.get("mul_forward")(x, y)
+            dy = ctx.impl.get("mul_backward")(cache, douts["out"])["dy"]
+            ctx.compare("dy", dy, torch_grads(spec, spec.variants[0], inputs, douts)["y"], dt, spec.tol(dt),
+                        {**inputs, "dout": douts["out"]}, oracle=f"torch autograd, y of shape {y.shape}")
+
+
 for _name, _fn in (("mul", torch.mul), ("add", torch.add)):
     register(
         OpSpec(
@@ -101,6 +118,8 @@ for _name, _fn in (("mul", torch.mul), ("add", torch.add)):
             magnitude=True,
             elementwise=True,  # any x shape: every variant derives y's shape from it (y=same permutes with x)
             aliases=ADD_ALIASES if _name == "add" else {},
+            properties=(Property("rounded_products", _rounded_products, "float16 dout * x overflowing before the sum"),)
+            if _name == "mul" else (),
             highprec=getattr(hp, _name),
             doc="broadcasts; backward sums the gradient over broadcast axes",
         )
