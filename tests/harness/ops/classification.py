@@ -161,6 +161,30 @@ def _zero_weight_smoothing(ctx) -> None:
                         oracle=f"torch autograd, a zero class weight facing -inf ({reduction})")
 
 
+def _huge_products(ctx) -> None:
+    """Probability targets against a logit at -max, float32 and float64: ``logp * p * weight`` overflows
+    in one product (weight 2) or the row's sum overflows (two terms of -max), so the loss is inf as in
+    torch, warning-free; out for each reduction, and dx (finite: the softmax is 0 there)."""
+    spec = REGISTRY["cross_entropy"]
+    fwd, bwd = ctx.impl.get(spec.forward_name), ctx.impl.get(spec.backward_name)
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        big = float(dt.finfo.max)
+        x = cast(np.array([[0.0, -big, 1.0], [0.0, -big, -big], [1.0, 0.5, 0.0]]), dt)
+        t = cast(np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 1.0], [0.25, 0.5, 0.25]]), dt)
+        for weight in (None, cast(np.array([1.0, 2.0, 1.0]), dt)):
+            for reduction in ("mean", "sum", "none"):
+                variant = Variant(f"reduction={reduction}", {"reduction": reduction})
+                inputs = {"x": x, "t": t, **({} if weight is None else {"weight": weight})}
+                out, cache = spec.call(fwd, inputs, variant)
+                dout = cast(np.ones(np.shape(out)), dt)
+                oracle = f"F.cross_entropy, probability targets at -max, weight {weight}, {reduction}"
+                ctx.compare("out", out, torch_forward(spec, variant, inputs)["out"], dt, spec.tol(dt), inputs,
+                            signed_zeros=False, oracle=oracle)
+                ctx.compare("dx", bwd(cache, dout)["dx"], torch_grads(spec, variant, inputs, {"out": dout})["x"],
+                            dt, spec.tol(dt), inputs, signed_zeros=False, oracle=oracle)
+
+
 _prob = np.full((4, 3), 1 / 3)
 _entry(
     "cross_entropy",
@@ -206,7 +230,8 @@ _entry(
     "label smoothing, reductions, (N, C, d1, ...) inputs",
     highprec=hp.class_loss(),
     properties=(Property("zero_weight_smoothing", _zero_weight_smoothing, "label smoothing, a zero class weight "
-                         "facing a -inf logit: NaN as torch's, warning-free"),),
+                         "facing a -inf logit: NaN as torch's, warning-free"),
+                Property("huge_products", _huge_products, "probability targets at a -max logit: inf losses")),
     allowance=Allowance(5.0, "dx = (softmax(x) sum(t) - t) / N cancels where a probability target is close to the "
                         "softmax; torch forms it as exp(log_softmax) in its fused backward, the reference as "
                         "exp(x - max) / sum, so the two cancel different roundings (float32, probability targets: "
