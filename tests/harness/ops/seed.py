@@ -189,7 +189,19 @@ def _has_axis(variant: Variant, shape: tuple[int, ...]) -> bool:
 
 
 SOFTMAX_SHAPES = ((7,), (1, 5), (0, 5), (4, 3), (3, 5, 7), (64, 33))
-_axis_bad = (BadInput("axis", lambda rng: ((np.ones((4, 3)),), {"axis": 2}), ValueError, "axis 2"),)
+def _axis_call(shape: tuple[int, ...], axis: object):
+    return lambda rng: ((np.ones(shape),), {"axis": axis})
+
+
+# torch raises IndexError for a dim out of range ([-1, 0] for 1-D and 0-d inputs) and TypeError for a
+# float or bool dim; the messages name the op and the offending axis.
+_axis_bad = (
+    BadInput("axis", _axis_call((4, 3), 2), ValueError, "axis 2"),
+    BadInput("axis_1d_high", _axis_call((7,), 1), ValueError, r"axis 1 is out of range for an input with 1 dim"),
+    BadInput("axis_1d_low", _axis_call((7,), -2), ValueError, r"axis -2 is out of range for an input with 1 dim"),
+    BadInput("axis_float", _axis_call((4, 3), 1.0), TypeError, r": axis must be an int, got 1\.0$"),
+    BadInput("axis_bool", _axis_call((4, 3), True), TypeError, r": axis must be an int, got True$"),
+)
 
 _BACKWARD_DATA = {"softmax": torch._softmax_backward_data, "log_softmax": torch._log_softmax_backward_data}
 
