@@ -43,13 +43,18 @@ from harness.optim import (
     ("cfg", "dtype"), [pytest.param(c, d, id=f"{c.id}-{d}") for c in CONFIGS for d in DTYPE_NAMES]
 )
 def test_trajectory(cfg, dtype, request):
+    ctx, dt, grads, param0, ours, theirs = _both_trajectories(cfg, dtype, request)
+    compare_trajectories(ctx, cfg, dt, grads, param0, ours, theirs)
+
+
+def _both_trajectories(cfg, dtype, request):
+    """The case's context and dtype, the gradients, the start, and both trajectories (ours, torch's)."""
     ctx = make_ctx(request, cfg.optimizer, dtype)
     dt = DTYPES[dtype]
     param0 = ctx.rng.standard_normal(SHAPE).astype(dt.np)
     grads = gradients(ctx.rng, dt)
     theirs = torch_trajectory(cfg, param0, grads)
-    ours = reference_trajectory(ctx, cfg, param0, grads)
-    compare_trajectories(ctx, cfg, dt, grads, param0, ours, theirs)
+    return ctx, dt, grads, param0, reference_trajectory(ctx, cfg, param0, grads), theirs
 
 
 # At weight 0.5 torch's lerp, ``end + (w - 1)(end - start)`` (one FMA, vectorised or not), rounds once
@@ -63,12 +68,7 @@ HALF_LERP = [c for c in CONFIGS if c.options.get("betas", (0.9,))[0] == 0.5]
     ("cfg", "dtype"), [pytest.param(c, d, id=f"{c.id}-{d}") for c in HALF_LERP for d in DTYPE_NAMES]
 )
 def test_half_lerp_bitwise(cfg, dtype, request):
-    ctx = make_ctx(request, cfg.optimizer, dtype)
-    dt = DTYPES[dtype]
-    param0 = ctx.rng.standard_normal(SHAPE).astype(dt.np)
-    grads = gradients(ctx.rng, dt)
-    theirs = torch_trajectory(cfg, param0, grads)
-    ours = reference_trajectory(ctx, cfg, param0, grads)
+    ctx, dt, grads, _, ours, theirs = _both_trajectories(cfg, dtype, request)
     for k, (mine, want) in enumerate(zip(ours, theirs, strict=True), 1):
         ctx.compare(f"exp_avg after step {k}", np.asarray(mine["exp_avg"]), want["exp_avg"], dt, BITWISE,
                     {"grad": grads[k - 1]}, oracle=f"torch.optim.{cfg.optimizer} (lerp weight 0.5)")

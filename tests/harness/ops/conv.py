@@ -34,18 +34,24 @@ def _max_one_sign(op: str, torch_fn, shapes: dict[str, tuple[int, ...]], **optio
         for dt in DTYPES.values():
             big = float(dt.finfo.max)
             xs = {n: np.full(shape, 1.0 if n == "W" else big, dt.np) for n, shape in shapes.items()}
-            out, cache = ctx.impl.get(f"{op}_forward")(*xs.values(), **options)
-            dout = np.full(out.shape, big, dt.np)
-            grads = ctx.impl.get(f"{op}_backward")(cache, dout)
-            ts = [to_torch(a, requires_grad=True) for a in xs.values()]
-            t_out = torch_fn(*ts, **options)
-            t_grads = torch.autograd.grad(t_out, ts, to_torch(dout))
-            ctx.compare("out", out, to_numpy(t_out), dt, BITWISE, xs, oracle="torch (inputs at max)")
-            for n, t in zip(xs, t_grads, strict=True):
-                ctx.compare(f"d{n}", grads[f"d{n}"], to_numpy(t), dt, BITWISE, {**xs, "dout": dout},
-                            oracle="torch autograd (inputs and dout at max)")
+            _bitwise(ctx, op, torch_fn, xs, lambda out, big=big, dt=dt: np.full(out.shape, big, dt.np), options, dt,
+                     "inputs and dout at max")
 
     return Property("max_one_sign", check, "inputs and dout at max: overlapping windows sum to inf, as torch")
+
+
+def _bitwise(ctx, op: str, torch_fn, xs: dict[str, np.ndarray], dout_for, options: dict, dt, what: str) -> None:
+    """Forward on ``xs`` and backward on ``dout_for(out)``: out and every gradient bitwise torch's."""
+    out, cache = ctx.impl.get(f"{op}_forward")(*xs.values(), **options)
+    dout = dout_for(out)
+    grads = ctx.impl.get(f"{op}_backward")(cache, dout)
+    ts = [to_torch(a, requires_grad=True) for a in xs.values()]
+    t_out = torch_fn(*ts, **options)
+    t_grads = torch.autograd.grad(t_out, ts, to_torch(dout))
+    ctx.compare("out", out, to_numpy(t_out), dt, BITWISE, xs, oracle=f"torch ({what})")
+    for n, t in zip(xs, t_grads, strict=True):
+        ctx.compare(f"d{n}", grads[f"d{n}"], to_numpy(t), dt, BITWISE, {**xs, "dout": dout},
+                    oracle=f"torch autograd ({what})")
 
 
 def _mixed_sign(op: str, torch_fn, shapes: dict[str, tuple[int, ...]], spread: str, at_max: tuple[str, ...],
@@ -74,17 +80,12 @@ def _mixed_sign(op: str, torch_fn, shapes: dict[str, tuple[int, ...]], spread: s
                 xs["W"] = np.zeros(shapes["W"])
                 xs["W"][(0, slice(None)) + (0,) * (len(shapes["W"]) - 3)] = [1.0, 1.0, -1.0]
             xs = {n: a.astype(dt.np) for n, a in xs.items()}
-            out, cache = ctx.impl.get(f"{op}_forward")(*xs.values(), **options)
             fill = big if "dout" in at_max else 0.0
-            dout = (by_offset(out.shape, big) if spread == "dout" else np.full(out.shape, fill)).astype(dt.np)
-            grads = ctx.impl.get(f"{op}_backward")(cache, dout)
-            ts = [to_torch(a, requires_grad=True) for a in xs.values()]
-            t_out = torch_fn(*ts, **options)
-            t_grads = torch.autograd.grad(t_out, ts, to_torch(dout))
-            ctx.compare("out", out, to_numpy(t_out), dt, BITWISE, xs, oracle="torch (±max in kernel-offset order)")
-            for n, t in zip(xs, t_grads, strict=True):
-                ctx.compare(f"d{n}", grads[f"d{n}"], to_numpy(t), dt, BITWISE, {**xs, "dout": dout},
-                            oracle="torch autograd (±max in kernel-offset order)")
+
+            def dout_for(out, big=big, fill=fill, dt=dt):
+                return (by_offset(out.shape, big) if spread == "dout" else np.full(out.shape, fill)).astype(dt.np)
+
+            _bitwise(ctx, op, torch_fn, xs, dout_for, options, dt, "±max in kernel-offset order")
 
     return Property("mixed_sign", check, "terms [max, max, -max] into one cell in torch's order: inf, as torch")
 
