@@ -185,6 +185,28 @@ def _huge_products(ctx) -> None:
                             dt, spec.tol(dt), inputs, signed_zeros=False, oracle=oracle)
 
 
+def _infinite_dout_targets(ctx) -> None:
+    """Probability targets with an infinite dout on finite logits, float32 and float64: a saturated row
+    (log-probability exactly 0: ``inf * 0`` in dt, NaN as in torch), others finite, and label smoothing
+    0, 0.5 and 1 (a zero target factor: dt all NaN). dx and dt against torch, each reduction."""
+    spec = REGISTRY["cross_entropy"]
+    fwd, bwd = ctx.impl.get(spec.forward_name), ctx.impl.get(spec.backward_name)
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        x = cast(np.array([[0.0, -800.0, -800.0], [2.0, 0.0, -120.0], [0.0, 1.0, 2.0]]), dt)
+        t = cast(np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.25, 0.25, 0.5]]), dt)
+        inputs = {"x": x, "t": t}
+        for eps in (0.0, 0.5, 1.0):
+            for reduction in ("mean", "sum", "none"):
+                variant = Variant("", {"reduction": reduction, "label_smoothing": eps})
+                out, cache = spec.call(fwd, inputs, variant)
+                dout = cast(np.full(np.shape(out), np.inf), dt)
+                got, want = bwd(cache, dout), torch_grads(spec, variant, inputs, {"out": dout})
+                for n in ("x", "t"):
+                    ctx.compare(f"d{n}", got[f"d{n}"], want[n], dt, spec.tol(dt), {**inputs, "dout": dout},
+                                signed_zeros=False, oracle=f"torch autograd, dout inf, {variant.options}")
+
+
 _prob = np.full((4, 3), 1 / 3)
 _entry(
     "cross_entropy",
@@ -231,7 +253,9 @@ _entry(
     highprec=hp.class_loss(),
     properties=(Property("zero_weight_smoothing", _zero_weight_smoothing, "label smoothing, a zero class weight "
                          "facing a -inf logit: NaN as torch's, warning-free"),
-                Property("huge_products", _huge_products, "probability targets at a -max logit: inf losses")),
+                Property("huge_products", _huge_products, "probability targets at a -max logit: inf losses"),
+                Property("infinite_dout_targets", _infinite_dout_targets, "probability targets, an infinite dout on "
+                         "finite logits: inf * 0 in dt, NaN as torch's")),
     allowance=Allowance(5.0, "dx = (softmax(x) sum(t) - t) / N cancels where a probability target is close to the "
                         "softmax; torch forms it as exp(log_softmax) in its fused backward, the reference as "
                         "exp(x - max) / sum, so the two cancel different roundings (float32, probability targets: "
