@@ -52,6 +52,9 @@ def generic(spec: OpSpec) -> tuple[BadInput, ...]:
         bad += [
             BadInput("dout_shape", _valid_call(spec), ValueError, "dout", dout=lambda out: np.zeros(out.shape + (2,))),
             BadInput("dout_dtype", _valid_call(spec), TypeError, "dout", dout=lambda out: out.astype(np.float32)),
+            # an integer dout: the message names the op and dout (``<op>: dout must be a floating-point array``)
+            BadInput("dout_int64", _valid_call(spec), TypeError, rf"^{re.escape(spec.name)}: dout must be a floating",
+                     dout=lambda out: np.ones(np.shape(out), np.int64)),
         ]
     return tuple(bad)
 
