@@ -42,7 +42,9 @@ def _valid_call(spec: OpSpec):
 
 def generic(spec: OpSpec) -> tuple[BadInput, ...]:
     x = _first(spec)
-    named = rf"\b{re.escape(x)}\b.*floating"
+    # the whole message: the op, the rejected input by name, the dtypes taken and the one given
+    named = (rf"^{re.escape(spec.name)}: {re.escape(x)} must be a floating-point array "
+             rf"\(float16, bfloat16, float32 or float64\), got dtype (int64|object)$")
     bad = [
         # The message names the rejected input (``x must be a floating-point array``), not only the op.
         BadInput(f"{x}_int64", _replacing_first(spec, lambda a: np.ones(a.shape, np.int64)), TypeError, named),
