@@ -419,6 +419,36 @@ def _overflowing_state(kind: str) -> Property:
     return Property("overflowing_state", check, "float32 hidden products past the max meeting an infinite input")
 
 
+def _overflowing_gradients(ctx) -> None:
+    """rnn, float32, bidirectional, from x = 0 and h0 = 0 (so h stays 0 and every tanh' is 1), every
+    gradient against torch's NaN/±inf, warning-free, for three weight settings (W_ih's column, the reverse
+    direction's sign, W_hh, the steps T, dh_n):
+    - [0.6, 0.6]·max, -1, [[max, -max], [max, -max]], T = 2, ones: each direction's dx (two such terms)
+      overflows, the hidden gradient is ±inf after one step back and inf - inf after the second;
+    - [0.6, 0]·max, +1, 0, T = 1, zeros: each direction's dx is 0.6·max, their sum overflows;
+    - [0.6, 0.6]·max, -1, 0, T = 1, zeros: the directions' dx are inf and -inf, their sum NaN."""
+    dt = DTYPES["float32"]
+    big = float(np.finfo(np.float32).max)
+    settings = (([0.6, 0.6], -1.0, [[big, -big], [big, -big]], 2, 1.0), ([0.6, 0.0], 1.0, 0.0, 1, 0.0),
+                ([0.6, 0.6], -1.0, 0.0, 1, 0.0))
+    for column, reverse_sign, hh, steps, dh_n in settings:
+        params = {}
+        for suffix, sign in (("_l0", 1.0), ("_l0_reverse", reverse_sign)):
+            params |= {f"weight_ih{suffix}": (sign * big * np.array(column, np.float32))[:, None],
+                       f"weight_hh{suffix}": np.broadcast_to(np.float32(hh), (2, 2)).astype(np.float32),
+                       f"bias_ih{suffix}": np.zeros(2, np.float32), f"bias_hh{suffix}": np.zeros(2, np.float32)}
+        x = np.zeros((steps, 1, 1), np.float32)
+        result, cache = ctx.impl.get("rnn_forward")(x, bidirectional=True, **params)
+        douts = (np.ones_like(result[0]), np.full_like(result[1], dh_n))
+        got = ctx.impl.get("rnn_backward")(cache, douts)
+        ts = {k: torch.from_numpy(v).requires_grad_() for k, v in {"x": x, **params}.items()}
+        out = _torch_net("rnn")(**ts, bidirectional=True)
+        want = torch.autograd.grad(out, list(ts.values()), [torch.from_numpy(d) for d in douts])
+        for name, w in zip(ts, want, strict=True):
+            ctx.compare(f"d{name}", got[f"d{name}"], w.numpy(), dt, dt.default_tol, {"x": x},
+                        oracle=f"torch autograd of nn.RNN (W_ih column {column} max, T = {steps})")
+
+
 # -- entries ----------------------------------------------------------------------------------------
 
 _NET_DOCS = {
@@ -452,7 +482,9 @@ for _kind, _table in (("rnn", RNN_VARIANTS), ("lstm", LSTM_VARIANTS), ("gru", GR
             grad_outputs=3 if _kind == "lstm" else 2,
             bad_inputs=_net_bad(_kind),
             properties=(_dout_tuple(_kind, ("out", "h_n", "c_n") if _kind == "lstm" else ("out", "h_n")),
-                        *((_overflowing_state(_kind),) if _kind != "lstm" else ())),
+                        *((_overflowing_state(_kind),) if _kind != "lstm" else ()),
+                        *((Property("overflowing_gradients", _overflowing_gradients, "±inf and inf - inf in the "
+                                    "gradients through time and directions"),) if _kind == "rnn" else ())),
             relations=(per_sample("x", "h0", "c0", "out", "h_n", "c_n", axis=1),),  # the first variant: (T, N, I)
             doc=_NET_DOCS[_kind] + "; layers, bidirectional, batch_first, bias, given or zero initial state, "
             "via functional_call",
