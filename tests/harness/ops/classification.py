@@ -207,6 +207,35 @@ def _infinite_dout_targets(ctx) -> None:
                                 signed_zeros=False, oracle=f"torch autograd, dout inf, {variant.options}")
 
 
+def _zero_signs(ctx) -> None:
+    """Zero signs torch fixes though the loss reduces, float32 and float64: a probability-target row of
+    -0.0 has loss -0.0 ('none': ``-(logp · -0.0).sum()``) and dx +0.0, and an ignored target's row of dx is +0.0
+    with label smoothing (torch writes its gradient into zeros; a product ``-0 · 0`` would give -0.0).
+    Compared with signs on those elements only (the generic checks leave zero signs free here)."""
+    spec = REGISTRY["cross_entropy"]
+    fwd, bwd = ctx.impl.get(spec.forward_name), ctx.impl.get(spec.backward_name)
+    for name in ("float32", "float64"):
+        dt = DTYPES[name]
+        x = cast(ctx.rng.standard_normal((3, 4)), dt)
+        inputs = {"x": x, "t": cast(np.array([[-0.0] * 4, [0.25, 0.5, 0.25, 0.0], [0.0, 0.0, 1.0, 0.0]]), dt)}
+        variant = Variant("reduction=none", {"reduction": "none"})
+        out, cache = spec.call(fwd, inputs, variant)
+        ctx.compare("out[0]", out[:1], torch_forward(spec, variant, inputs)["out"][:1], dt, spec.tol(dt), inputs,
+                    oracle="F.cross_entropy, a probability row of -0.0")
+        dout = cast(np.abs(ctx.rng.standard_normal(3)) + 0.5, dt)
+        want = torch_grads(spec, variant, inputs, {"out": dout})["x"]
+        ctx.compare("dx[0]", bwd(cache, dout)["dx"][:1], want[:1], dt, spec.tol(dt), inputs,
+                    oracle="torch autograd, a probability row of -0.0")
+        for reduction in ("mean", "sum", "none"):
+            variant = Variant("", {"reduction": reduction, "label_smoothing": 0.2, "ignore_index": 1})
+            inputs = {"x": x, "t": np.array([1, 0, 3])}  # row 0 is ignored
+            out, cache = spec.call(fwd, inputs, variant)
+            dout = cast(-np.abs(ctx.rng.standard_normal(np.shape(out))), dt)
+            want = torch_grads(spec, variant, inputs, {"out": dout})["x"]
+            ctx.compare("dx[ignored row]", bwd(cache, dout)["dx"][:1], want[:1], dt, spec.tol(dt), inputs,
+                        oracle=f"torch autograd, an ignored target with label smoothing ({reduction})")
+
+
 _prob = np.full((4, 3), 1 / 3)
 _entry(
     "cross_entropy",
@@ -255,7 +284,8 @@ _entry(
                          "facing a -inf logit: NaN as torch's, warning-free"),
                 Property("huge_products", _huge_products, "probability targets at a -max logit: inf losses"),
                 Property("infinite_dout_targets", _infinite_dout_targets, "probability targets, an infinite dout on "
-                         "finite logits: inf * 0 in dt, NaN as torch's")),
+                         "finite logits: inf * 0 in dt, NaN as torch's"),
+                Property("zero_signs", _zero_signs, "a -0.0 probability row's loss, an ignored row's dx")),
     allowance=Allowance(5.0, "dx = (softmax(x) sum(t) - t) / N cancels where a probability target is close to the "
                         "softmax; torch forms it as exp(log_softmax) in its fused backward, the reference as "
                         "exp(x - max) / sum, so the two cancel different roundings (float32, probability targets: "
