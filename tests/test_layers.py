@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from harness import impl
 from harness.context import Ctx, fmt
+from harness.distributions import distribution_problems
 from harness.dtypes import DTYPES, to_numpy
 from torch import nn
 
@@ -419,26 +420,6 @@ INIT = [
 ]
 
 
-def init_problems(a: np.ndarray, kind: str, scale: float) -> list[str]:
-    """Bounds and moments of one parameter's draws (false alarm below 1e-9 per check):
-    uniform: every |value| <= bound and the largest above (1 - q) bound, q = 1 - 1e-9^(1/N);
-    both: the mean of squares (bound² / 3 or std²) within 6 standard errors."""
-    v = a.astype(np.float64).ravel()
-    n = v.size
-    problems = [] if np.isfinite(v).all() else [f"{np.count_nonzero(~np.isfinite(v))} non-finite values"]
-    var, m4 = (scale**2 / 3, scale**4 / 5) if kind == "uniform" else (scale**2, 3 * scale**4)
-    mean_sq = float(np.mean(v * v))
-    if not abs(mean_sq - var) <= 6 * np.sqrt((m4 - var**2) / n):
-        problems.append(f"mean of squares {mean_sq:.5g}, expected {var:.5g}")
-    if kind == "uniform":
-        top = np.abs(v).max()
-        if not top <= scale:
-            problems.append(f"{np.count_nonzero(np.abs(v) > scale)} values beyond ±{scale:.6g} (largest {top:.6g})")
-        if not top >= scale * 1e-9 ** (1 / n):  # P(all below (1 - q) bound) = (1 - q)^N = 1e-9
-            problems.append(f"largest |value| {top:.6g} is far below the bound {scale:.6g}")
-    return problems
-
-
 @pytest.mark.parametrize("op", [c.name for c in INIT])
 def test_layer_init(ctx, op):
     """A layer's parameters follow torch's default initialisation for its module (the same bounds and
@@ -464,7 +445,8 @@ def test_layer_init(ctx, op):
             expect(ctx, f"params[{name!r}][{row}]", not a[row].any(), f"is {a[row][:4]}..., torch's padding row is 0")
             drawn, torch_drawn = np.delete(a, row, 0), np.delete(t, row, 0)
         for who, values in (("torch's", torch_drawn), ("the layer's", drawn)):
-            problems = init_problems(values, kind, scale)
+            # the largest |value| above (1 - q) bound with q = 1 - 1e-9^(1/N): a false alarm of 1e-9
+            problems = distribution_problems(values, kind == "uniform", scale, top=1 - 1e-9 ** (1 / values.size))
             if problems:
                 ctx.fail(f"params[{name!r}]", f"{who} draws do not follow {kind} with scale {scale:.6g}",
                          [f"  {p}" for p in problems])

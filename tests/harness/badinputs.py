@@ -27,6 +27,20 @@ def _first(spec: OpSpec) -> str:
     return spec.grads[0] if spec.grads else spec.inputs[0]
 
 
+def changing(build, positional: tuple[str, ...], name: str, change):
+    """A BadInput call: ``build``'s arrays with ``name`` (one of the arrays passed positionally, named in
+    order by ``positional``, or a keyword) replaced by ``change(array)``."""
+
+    def changed(rng):
+        args, options = build(rng)
+        if name in positional:
+            i = positional.index(name)
+            return (*args[:i], change(args[i]), *args[i + 1 :]), options
+        return args, {**options, name: change(options[name])}
+
+    return changed
+
+
 def _replacing_first(spec: OpSpec, convert) -> BadInput:
     def build(rng):
         inputs = _valid(spec, rng)

@@ -43,11 +43,12 @@ def _backward(ctx: Ctx, cache, douts: dict[str, np.ndarray], inputs: dict[str, n
     before = snapshot(douts)
     grads = quiet(ctx, "backward", lambda: bwd(cache, spec.pack(douts)))
     ctx.unchanged(douts, before, "backward")
-    missing = [f"d{n}" for n in spec.grads_of(inputs) if f"d{n}" not in (grads or {})]
+    given = spec.grads_of(inputs)
+    missing = [f"d{n}" for n in given if f"d{n}" not in (grads or {})]
     if missing:
         ctx.fail("gradients", f"backward returned {sorted(grads or {})}, missing {missing}")
     # torch gives no gradient for an optional input that was not passed (a weight or bias of None)
-    absent = [f"d{n}" for n in spec.grads if n not in spec.grads_of(inputs) and (grads or {}).get(f"d{n}") is not None]
+    absent = [f"d{n}" for n in spec.grads if n not in given and (grads or {}).get(f"d{n}") is not None]
     if absent:
         ctx.fail("gradients", f"backward returned {absent} for inputs that were not given ({sorted(inputs)})")
     return grads

@@ -25,10 +25,12 @@ import torch
 import torch.nn.functional as F
 
 from harness import highprec_ops as hp
+from harness.badinputs import changing
 from harness.dtypes import DTYPES, to_numpy, to_torch
 from harness.metamorphic import Batch, ShiftInvariance, per_sample
 from harness.ops.classification import _ignoring
-from harness.registry import Allowance, BadInput, OpSpec, Property, Variant, register
+from harness.oracle import torch_forward, torch_grads
+from harness.registry import REGISTRY, Allowance, BadInput, OpSpec, Property, Variant, register
 from harness.values import FAMILIES, cast, infinite, nonfinite
 
 FAMILY_NAMES = ("normal", "wide", "zeros")
@@ -117,13 +119,7 @@ SDPA = "scaled_dot_product_attention"
 
 def _sdpa_typed(name: str, dtype):
     """Valid float64 shapes with the input ``name`` of another dtype."""
-    def build(rng):
-        (q, k, v), options = _sdpa_call()(rng)
-        arrays = {"q": q, "k": k, "v": v}
-        arrays[name] = arrays[name].astype(dtype)
-        return (arrays["q"], arrays["k"], arrays["v"]), options
-
-    return build
+    return changing(_sdpa_call(), ("q", "k", "v"), name, lambda a: a.astype(dtype))
 
 
 SDPA_BAD = (
@@ -196,13 +192,12 @@ def _dropout_rng(ctx) -> None:
             dout = cast(ctx.rng.standard_normal(out.shape), dt)
             grads = bwd(cache, dout)
             keep = np.random.default_rng(seed).random(scores) >= p
-            t = {n: to_torch(a, requires_grad=True) for n, a in arrays.items()}
-            t_out = torch_sdpa(**t, dropout_p=p, dropout_mask=torch.from_numpy(keep))
-            t_grads = torch.autograd.grad(t_out, list(t.values()), to_torch(dout))
-            ctx.compare("out", out, to_numpy(t_out), dt, dt.default_tol, arrays, signed_zeros=False,
-                        oracle=f"math kernel, keep-mask = Generator({seed}).random({scores}) >= {p}")
-            for n, g in zip(t, t_grads, strict=True):
-                ctx.compare(f"d{n}", grads[f"d{n}"], to_numpy(g), dt, dt.default_tol, arrays, signed_zeros=False,
+            given = Variant("", {"dropout_p": p, "dropout_mask": torch.from_numpy(keep)})
+            drawn = f"keep-mask = Generator({seed}).random({scores}) >= {p}"
+            ctx.compare("out", out, torch_forward(REGISTRY[SDPA], given, arrays)["out"], dt, dt.default_tol, arrays,
+                        signed_zeros=False, oracle=f"math kernel, {drawn}")
+            for n, g in torch_grads(REGISTRY[SDPA], given, arrays, {"out": dout}).items():
+                ctx.compare(f"d{n}", grads[f"d{n}"], g, dt, dt.default_tol, arrays, signed_zeros=False,
                             oracle=f"math kernel autograd, keep-mask drawn from Generator({seed})")
 
 
@@ -217,11 +212,8 @@ def _sdpa_infinite_dout(ctx) -> None:
             out, cache = fwd(**arrays, **variant.options)
             dout = infinite(ctx.rng, out.shape, dt, None)
             grads = bwd(cache, dout)
-            t = {k: to_torch(a, requires_grad=a.dtype == dt.np) for k, a in arrays.items()}
-            names = [k for k in ("q", "k", "v", "attn_mask") if k in t and t[k].requires_grad]
-            t_grads = torch.autograd.grad(torch_sdpa(**t, **variant.options), [t[k] for k in names], to_torch(dout))
-            for k, g in zip(names, t_grads, strict=True):
-                ctx.compare(f"d{k}", grads[f"d{k}"], to_numpy(g), dt, dt.default_tol, {**arrays, "dout": dout},
+            for k, g in torch_grads(REGISTRY[SDPA], variant, arrays, {"out": dout}).items():
+                ctx.compare(f"d{k}", grads[f"d{k}"], g, dt, dt.default_tol, {**arrays, "dout": dout},
                             signed_zeros=False, oracle=f"torch autograd, dout holding ±inf and 0 ({variant.label})")
 
 
@@ -272,10 +264,8 @@ def _sdpa_one_max(ctx) -> None:
             out, cache = fwd(**arrays)
             dout = _one_max_facing(ctx.rng, cast(ctx.rng.standard_normal(out.shape), dt), arrays["v"], dt)
             grads = bwd(cache, dout)
-            t = {k: to_torch(a, requires_grad=True) for k, a in arrays.items()}
-            t_grads = torch.autograd.grad(torch_sdpa(**t), list(t.values()), to_torch(dout))
-            for k, g in zip(t, t_grads, strict=True):
-                ctx.compare(f"d{k}", grads[f"d{k}"], to_numpy(g), dt, dt.default_tol, {**arrays, "dout": dout},
+            for k, g in torch_grads(REGISTRY[SDPA], Variant(), arrays, {"out": dout}).items():
+                ctx.compare(f"d{k}", grads[f"d{k}"], g, dt, dt.default_tol, {**arrays, "dout": dout},
                             signed_zeros=False, oracle=f"torch autograd, one ±max in dout {shape}")
 
 
@@ -518,14 +508,11 @@ def _unused_weights(ctx) -> None:
         arrays = _mha_sample(ctx.rng, dt, (3, 2, E), "normal", variant, None)
         (out, weights), cache = fwd(**arrays, **variant.options)
         dout = cast(ctx.rng.standard_normal(out.shape), dt)
-        t = {k: to_torch(a, requires_grad=True) for k, a in arrays.items()}
-        t_out, _ = torch_mha(**t, **variant.options)
-        names = [k for k in MHA_GRADS if k in t]
-        t_grads = dict(zip(names, torch.autograd.grad(t_out, [t[k] for k in names], to_torch(dout)), strict=True))
+        want = torch_grads(REGISTRY["multi_head_attention"], variant, arrays, {"out": dout})
         for how, d in (("(dout, None)", (dout, None)), ("dout alone", dout)):
             grads = bwd(cache, d)
-            for k in names:
-                ctx.compare(f"d{k}", grads[f"d{k}"], to_numpy(t_grads[k]), dt, dt.default_tol, arrays,
+            for k, g in want.items():
+                ctx.compare(f"d{k}", grads[f"d{k}"], g, dt, dt.default_tol, arrays,
                             signed_zeros=False, oracle=f"torch autograd of out only, backward given {how}")
         bad = np.zeros(weights.shape[:-1] + (weights.shape[-1] + 1,), weights.dtype)
         try:
@@ -549,13 +536,11 @@ def _infinite_dout(ctx) -> None:
             (out, weights), cache = fwd(**arrays, **variant.options)
             douts = tuple(infinite(ctx.rng, a.shape, dt, None) for a in (out, weights))
             grads = bwd(cache, douts)
-            t = {k: to_torch(a, requires_grad=a.dtype == dt.np) for k, a in arrays.items()}
-            names = [k for k in MHA_GRADS if k in t]
-            t_grads = torch.autograd.grad(torch_mha(**t, **variant.options), [t[k] for k in names],
-                                          tuple(to_torch(d) for d in douts))
+            want = torch_grads(REGISTRY["multi_head_attention"], variant, arrays,
+                               dict(zip(("out", "attn_weights"), douts, strict=True)))
             shown = {**arrays, "dout": douts[0], "dout_attn_weights": douts[1]}
-            for k, g in zip(names, t_grads, strict=True):
-                ctx.compare(f"d{k}", grads[f"d{k}"], to_numpy(g), dt, dt.default_tol, shown, signed_zeros=False,
+            for k, g in want.items():
+                ctx.compare(f"d{k}", grads[f"d{k}"], g, dt, dt.default_tol, shown, signed_zeros=False,
                             oracle=f"torch autograd, douts holding ±inf and 0 ({variant.label or 'default'})")
 
 
@@ -627,12 +612,8 @@ def _mha_one_max(ctx) -> None:
                 ctx.rng.choice([-1.0, 1.0]) * big
             )
             grads = bwd(cache, (dout, None))
-            t = {k: to_torch(a, requires_grad=True) for k, a in zero_row.items()}
-            names = [k for k in MHA_GRADS if k in t]
-            t_grads = torch.autograd.grad(torch_mha(**t, **variant.options)[0], [t[k] for k in names],
-                                          to_torch(dout))
-            for k, g in zip(names, t_grads, strict=True):
-                ctx.compare(f"d{k}", grads[f"d{k}"], to_numpy(g), dt, dt.default_tol, {**zero_row, "dout": dout},
+            for k, g in torch_grads(REGISTRY["multi_head_attention"], variant, zero_row, {"out": dout}).items():
+                ctx.compare(f"d{k}", grads[f"d{k}"], g, dt, dt.default_tol, {**zero_row, "dout": dout},
                             signed_zeros=False, oracle=f"torch autograd, one ±max in dout {shape}")
 
 
@@ -647,13 +628,7 @@ def _mha_call(q=(3, 2, E), k=(4, 2, E), v=(4, 2, E), num_heads=2, **arrays):
 
 def _mha_typed(name: str, dtype):
     """``_mha_call()`` with the input ``name`` (query, key or value) of another dtype."""
-    def build(rng):
-        (q, k, v, h), options = _mha_call()(rng)
-        arrays = {"query": q, "key": k, "value": v}
-        arrays[name] = arrays[name].astype(dtype)
-        return (*arrays.values(), h), options
-
-    return build
+    return changing(_mha_call(), ("query", "key", "value"), name, lambda a: a.astype(dtype))
 
 
 def _separate(**given):

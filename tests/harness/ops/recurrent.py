@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call
 
-from harness.badinputs import _split, _valid
+from harness.badinputs import _split, _valid, changing
 from harness.dtypes import DTYPES
 from harness.metamorphic import per_sample
 from harness.registry import REGISTRY, Allowance, BadInput, OpSpec, Property, Variant, register
@@ -259,14 +259,7 @@ def _net_call(kind: str, x_shape=(4, 2, 3), hh_cols=HIDDEN, h0_shape=None, c0=Tr
 
 def _with(build, name: str, change):
     """``build`` with its array ``name`` (``x`` or a keyword) replaced by ``change(array)``."""
-
-    def changed(rng):
-        (x,), options = build(rng)
-        if name == "x":
-            return (change(x),), options
-        return (x,), {**options, name: change(options[name])}
-
-    return changed
+    return changing(build, ("x",), name, change)
 
 
 def _without(build, name: str):
@@ -338,15 +331,7 @@ def _cell_call(kind: str, x_shape=(2, 3), h_shape=(2, HIDDEN), hh_cols=HIDDEN, b
 def _cell_changed(kind: str, name: str, value, **call) -> BadInput:
     """``_cell_call``'s valid arrays with the input ``name`` replaced by ``value(array)``."""
     names = ("x", "h", "c") if kind == "lstm_cell" else ("x", "h")
-    names += ("weight_ih", "weight_hh")
-
-    def build(rng):
-        args, kwargs = _cell_call(kind, **call)(rng)
-        arrays = dict(zip(names, args, strict=True)) | kwargs
-        arrays[name] = value(arrays[name])
-        return tuple(arrays.pop(n) for n in names), arrays
-
-    return build
+    return changing(_cell_call(kind, **call), (*names, "weight_ih", "weight_hh"), name, value)
 
 
 def _cell_bad(kind: str) -> tuple[BadInput, ...]:
